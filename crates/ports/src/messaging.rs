@@ -1,0 +1,67 @@
+//! The messaging ports: publishing outbox messages and handling deliveries.
+
+use async_trait::async_trait;
+
+use crate::events::OutboxMessage;
+use domain::MessageId;
+
+/// A delivery handed to a [`MessageHandler`].
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    /// The AMQP `message_id` (the envelope id); `None` when the producer sent none.
+    pub message_id: Option<MessageId>,
+    /// The routing key.
+    pub routing_key: String,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// Whether the broker delivered it before.
+    pub redelivered: bool,
+}
+
+/// What the consumer must do with a delivery once the handler returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandleOutcome {
+    /// Effect committed, or already applied before: acknowledge.
+    Ack,
+    /// A transient failure (database down, deadlock): return it to the queue after a pause.
+    /// The queue's delivery limit bounds the retries, then it is dead-lettered.
+    Retry(String),
+    /// A permanent failure (malformed, unknown type, impossible to apply): dead-letter it now.
+    DeadLetter(String),
+}
+
+/// Applies one kind of inbound message. Implementations make the effect idempotent (inbox).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait MessageHandler: Send + Sync + 'static {
+    /// The routing keys this handler consumes (the queue is bound to them).
+    fn routing_keys(&self) -> Vec<&'static str>;
+    /// Handles one delivery.
+    async fn handle(&self, message: &InboundMessage) -> HandleOutcome;
+}
+
+/// Why a message was not confirmed by the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The broker could not route it to any queue (`mandatory` return).
+    #[error("message {0} was unroutable")]
+    Unroutable(MessageId),
+    /// The broker refused it (negative acknowledgement).
+    #[error("message {0} was nacked by the broker")]
+    Nacked(MessageId),
+    /// No confirmation arrived in time.
+    #[error("no confirmation for message {0} in time")]
+    Timeout(MessageId),
+    /// The connection or channel failed.
+    #[error(transparent)]
+    Connection(#[from] anyhow::Error),
+}
+
+/// Publishes messages with publisher confirms.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait EventPublisher: Send + Sync + 'static {
+    /// Publishes every message and waits for the broker's confirmations. The result for each
+    /// message, in input order: `Ok` only when the broker confirmed it and routed it.
+    async fn publish_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), PublishError>>;
+}

@@ -1,0 +1,529 @@
+//! The order service's ports and use cases.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::cache::{Cache, jittered};
+use crate::events::{
+    self, DecodeError, OrderCreatedV1, OrderQtyConfirmedV1, OrderQtyFailedV1, OrderedItemV1,
+    OutboxMessage, keys,
+};
+use crate::messaging::{HandleOutcome, InboundMessage, MessageHandler};
+use crate::store::{Page, PageRequest, StoreError};
+use domain::{
+    Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderError, OrderEvent, OrderId,
+    OrderLine, OrderStatus, ProductId, RejectionReason, Transition, validate_lines,
+};
+
+/// Name under which the order service records handled messages in its inbox.
+pub const CONSUMER: &str = "order-service";
+
+/// Filters for listing orders; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders with a line for this product.
+    pub product_id: Option<ProductId>,
+    /// Only orders of this customer.
+    pub customer_id: Option<CustomerId>,
+}
+
+/// What caused a change, kept in the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// An API request (with its request id when the client sent one).
+    Request(Option<String>),
+    /// An integration message.
+    Message(MessageId),
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Request(Some(id)) => write!(f, "request:{id}"),
+            Cause::Request(None) => f.write_str("request"),
+            Cause::Message(id) => write!(f, "message:{id}"),
+        }
+    }
+}
+
+/// One row of an order's status history. `seq` is the order's version after the change, so
+/// the sequence is gap-free per order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The order.
+    pub order_id: OrderId,
+    /// Position in the order's history, from 1.
+    pub seq: u32,
+    /// Status before (`None` for the placement).
+    pub from: Option<OrderStatus>,
+    /// Status after.
+    pub to: OrderStatus,
+    /// Why (rejection reason).
+    pub reason: Option<String>,
+    /// What caused it.
+    pub cause: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+impl HistoryEntry {
+    fn placed(order: &Order, cause: &Cause) -> Self {
+        Self {
+            order_id: order.id(),
+            seq: order.version(),
+            from: None,
+            to: order.status(),
+            reason: None,
+            cause: cause.to_string(),
+            at: order.created_at(),
+        }
+    }
+
+    fn transition(order_id: OrderId, t: &Transition, cause: &Cause) -> Self {
+        Self {
+            order_id,
+            seq: t.version,
+            from: Some(t.from),
+            to: t.to,
+            reason: t.reason.map(|r| r.as_str().to_owned()),
+            cause: cause.to_string(),
+            at: t.at,
+        }
+    }
+}
+
+/// One database transaction of the order service. Dropping it without [`OrderTx::commit`]
+/// rolls everything back.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OrderTx: Send {
+    /// Records that `consumer` handled `message_id`. Returns `false` when it already had: the
+    /// effect was applied before, and the caller must not apply it again.
+    async fn record_inbox(
+        &mut self,
+        consumer: &str,
+        message_id: MessageId,
+    ) -> Result<bool, StoreError>;
+    /// Inserts a new order with its items.
+    async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError>;
+    /// Reads an order and locks it until the transaction ends.
+    async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Writes the order's status, reason, version and timestamp, only if the stored version is
+    /// still `expected_version`. Returns whether it was written.
+    async fn update_status(
+        &mut self,
+        order: &Order,
+        expected_version: u32,
+    ) -> Result<bool, StoreError>;
+    /// Appends a history row.
+    async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Adds a message to the outbox.
+    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError>;
+    /// Commits, then wakes the outbox relay.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Order persistence.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Starts a transaction.
+    async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError>;
+    /// Reads one order.
+    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Lists orders newest first, by keyset.
+    async fn list(&self, filter: &OrderFilter, page: PageRequest)
+    -> Result<Page<Order>, StoreError>;
+}
+
+/// What the order service needs to know about a product to price a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogProduct {
+    /// The product.
+    pub id: ProductId,
+    /// Its current name.
+    pub name: String,
+    /// Its current unit price.
+    pub price: Money,
+}
+
+/// The product catalogue could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The product service (or the network to it) failed.
+    #[error("product catalogue unavailable")]
+    Unavailable(#[source] anyhow::Error),
+}
+
+/// Reads product names and prices (from the product service).
+#[cfg_attr(feature = "mocks", mockall::automock)]
+#[async_trait]
+pub trait ProductCatalog: Send + Sync + 'static {
+    /// The products among `ids` that exist; unknown ids are simply absent.
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError>;
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum CatalogEntry {
+    Found {
+        name: String,
+        price_minor: i64,
+        currency: Currency,
+    },
+    Missing,
+}
+
+/// Cache-aside in front of a [`ProductCatalog`]: one `get_many` for all products of an order,
+/// then one catalogue call for the misses. Unknown products are cached briefly too, so a burst
+/// of orders for a bad id does not hammer the product service.
+#[derive(Debug, Clone)]
+pub struct CachedCatalog<C, P> {
+    cache: C,
+    inner: P,
+    ttl: Duration,
+    negative_ttl: Duration,
+}
+
+impl<C: Cache, P: ProductCatalog> CachedCatalog<C, P> {
+    /// Caches found products for about `ttl` and unknown ids for `negative_ttl`.
+    pub fn new(cache: C, inner: P, ttl: Duration, negative_ttl: Duration) -> Self {
+        Self {
+            cache,
+            inner,
+            ttl,
+            negative_ttl,
+        }
+    }
+
+    /// The cache key of a product.
+    pub fn key(id: ProductId) -> String {
+        format!("product:{id}")
+    }
+}
+
+#[async_trait]
+impl<C: Cache, P: ProductCatalog> ProductCatalog for CachedCatalog<C, P> {
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError> {
+        let keys: Vec<String> = ids.iter().map(|id| Self::key(*id)).collect();
+        let cached = self.cache.get_many(&keys).await;
+        let mut found = Vec::with_capacity(ids.len());
+        let mut misses = Vec::new();
+        for (id, value) in ids.iter().zip(cached) {
+            let entry = value.and_then(|v| serde_json::from_str::<CatalogEntry>(&v).ok());
+            match entry {
+                Some(CatalogEntry::Found {
+                    name,
+                    price_minor,
+                    currency,
+                }) => match Money::from_minor(price_minor, currency) {
+                    Ok(price) => found.push(CatalogProduct {
+                        id: *id,
+                        name,
+                        price,
+                    }),
+                    Err(_) => misses.push(*id),
+                },
+                Some(CatalogEntry::Missing) => {}
+                None => misses.push(*id),
+            }
+        }
+        if misses.is_empty() {
+            return Ok(found);
+        }
+        let fetched = self.inner.find_many(&misses).await?;
+        let fetched_ids: std::collections::HashSet<ProductId> =
+            fetched.iter().map(|p| p.id).collect();
+        let seed = misses.first().map_or(0, |id| id.as_uuid().as_u128() as u64);
+        let positive: Vec<(String, String)> = fetched
+            .iter()
+            .map(|p| {
+                let entry = CatalogEntry::Found {
+                    name: p.name.clone(),
+                    price_minor: p.price.minor(),
+                    currency: p.price.currency(),
+                };
+                (
+                    Self::key(p.id),
+                    serde_json::to_string(&entry).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let negative: Vec<(String, String)> = misses
+            .iter()
+            .filter(|id| !fetched_ids.contains(id))
+            .map(|id| {
+                (
+                    Self::key(*id),
+                    serde_json::to_string(&CatalogEntry::Missing).unwrap_or_default(),
+                )
+            })
+            .collect();
+        if !positive.is_empty() {
+            self.cache.set_many(&positive, jittered(self.ttl, seed)).await;
+        }
+        if !negative.is_empty() {
+            self.cache.set_many(&negative, self.negative_ttl).await;
+        }
+        found.extend(fetched);
+        Ok(found)
+    }
+}
+
+/// A request to place an order, already parsed into domain values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    /// Who orders, when known.
+    pub customer_id: Option<CustomerId>,
+    /// What, and how many.
+    pub lines: Vec<OrderLine>,
+    /// The request that asked for it.
+    pub cause: Cause,
+}
+
+/// Why an order was not placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceOrderError {
+    /// The lines break a rule (empty, too many, duplicates, overflow).
+    #[error(transparent)]
+    Invalid(#[from] OrderError),
+    /// Some products do not exist.
+    #[error("unknown products: {0:?}")]
+    UnknownProducts(Vec<ProductId>),
+    /// The catalogue could not price the order.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// A product's price is in another currency than this deployment's.
+    #[error("product {product_id} is priced in {found}, orders are in {expected}")]
+    CurrencyMismatch {
+        /// The product.
+        product_id: ProductId,
+        /// Its currency.
+        found: Currency,
+        /// The deployment's.
+        expected: Currency,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The order service's use cases.
+#[derive(Debug)]
+pub struct OrderService<S, C> {
+    store: S,
+    catalog: C,
+    currency: Currency,
+}
+
+impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
+    /// Wires the use cases to their ports.
+    pub fn new(store: S, catalog: C, currency: Currency) -> Self {
+        Self {
+            store,
+            catalog,
+            currency,
+        }
+    }
+
+    /// The order store (for health checks).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Prices the lines from the catalogue and stores the order with its `order.created`
+    /// message in one transaction.
+    #[tracing::instrument(skip_all, fields(items = request.lines.len()))]
+    pub async fn place_order(&self, request: PlaceOrder) -> Result<Order, PlaceOrderError> {
+        validate_lines(&request.lines)?;
+        let ids: Vec<ProductId> = request.lines.iter().map(|l| l.product_id).collect();
+        let products: HashMap<ProductId, CatalogProduct> = self
+            .catalog
+            .find_many(&ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let unknown: Vec<ProductId> = ids
+            .iter()
+            .filter(|id| !products.contains_key(id))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(PlaceOrderError::UnknownProducts(unknown));
+        }
+        let mut items = Vec::with_capacity(request.lines.len());
+        for line in &request.lines {
+            let product = &products[&line.product_id];
+            if product.price.currency() != self.currency {
+                return Err(PlaceOrderError::CurrencyMismatch {
+                    product_id: product.id,
+                    found: product.price.currency(),
+                    expected: self.currency,
+                });
+            }
+            items.push(NewOrderItem {
+                product_id: line.product_id,
+                product_name: product.name.clone(),
+                unit_price: product.price,
+                quantity: line.quantity,
+            });
+        }
+        let now = Utc::now();
+        let mut order = Order::place(
+            OrderId::new(),
+            request.customer_id,
+            items,
+            self.currency,
+            now,
+        )?;
+        let created = OrderCreatedV1 {
+            order_id: order.id(),
+            items: order
+                .items()
+                .iter()
+                .map(|i| OrderedItemV1 {
+                    product_id: i.product_id(),
+                    quantity: i.quantity().get(),
+                })
+                .collect(),
+        };
+        let mut tx = self.store.begin().await?;
+        tx.insert_order(&order).await?;
+        tx.append_history(&HistoryEntry::placed(&order, &request.cause))
+            .await?;
+        tx.enqueue(&OutboxMessage::new(&created, now)).await?;
+        tx.commit().await?;
+        order.take_events();
+        info!(order_id = %order.id(), total = %order.total(), "order placed");
+        Ok(order)
+    }
+
+    /// Reads one order.
+    pub async fn find_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.store.find(id).await
+    }
+
+    /// Lists orders newest first.
+    pub async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, StoreError> {
+        self.store.list(filter, page).await
+    }
+
+    /// Applies the inventory's answer to a pending order, exactly once.
+    #[tracing::instrument(skip_all, fields(%message_id, %order_id))]
+    async fn apply_inventory_answer(
+        &self,
+        message_id: MessageId,
+        order_id: OrderId,
+        rejection: Option<RejectionReason>,
+    ) -> Result<HandleOutcome, StoreError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.record_inbox(CONSUMER, message_id).await? {
+            info!("message already applied; skipping");
+            return Ok(HandleOutcome::Ack);
+        }
+        let Some(mut order) = tx.load_for_update(order_id).await? else {
+            return Ok(HandleOutcome::DeadLetter(format!(
+                "order {order_id} does not exist"
+            )));
+        };
+        let expected_version = order.version();
+        let target = if rejection.is_some() {
+            OrderStatus::Rejected
+        } else {
+            OrderStatus::Confirmed
+        };
+        let now = Utc::now();
+        let result = match rejection {
+            Some(reason) => order.reject(reason, now),
+            None => order.confirm(now),
+        };
+        match result {
+            Ok(transition) => {
+                if !tx.update_status(&order, expected_version).await? {
+                    return Ok(HandleOutcome::Retry(
+                        "order changed concurrently".to_owned(),
+                    ));
+                }
+                tx.append_history(&HistoryEntry::transition(
+                    order_id,
+                    &transition,
+                    &Cause::Message(message_id),
+                ))
+                .await?;
+                tx.commit().await?;
+                for event in order.take_events() {
+                    if let OrderEvent::StatusChanged { transition, .. } = event {
+                        info!(from = %transition.from, to = %transition.to, "order status changed");
+                    }
+                }
+            }
+            Err(invalid) if invalid.from == target => {
+                // Already in the target state: an idempotent no-op.
+                tx.commit().await?;
+            }
+            Err(invalid) => {
+                // Illegal for the current state (for instance a confirmation after a
+                // cancel): recorded as handled, never applied.
+                warn!(from = %invalid.from, to = %invalid.to, "ignoring inventory answer illegal for the order's status");
+                tx.commit().await?;
+            }
+        }
+        Ok(HandleOutcome::Ack)
+    }
+}
+
+fn outcome(result: Result<HandleOutcome, StoreError>) -> HandleOutcome {
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => HandleOutcome::Retry(format!("{:#}", anyhow::Error::from(e))),
+    }
+}
+
+fn dead_letter(e: DecodeError) -> HandleOutcome {
+    HandleOutcome::DeadLetter(e.to_string())
+}
+
+#[async_trait]
+impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
+    fn routing_keys(&self) -> Vec<&'static str> {
+        vec![keys::ORDER_QTY_CONFIRMED, keys::ORDER_QTY_FAILED]
+    }
+
+    async fn handle(&self, message: &InboundMessage) -> HandleOutcome {
+        match message.routing_key.as_str() {
+            keys::ORDER_QTY_CONFIRMED => {
+                match events::decode::<OrderQtyConfirmedV1>(&message.body) {
+                    Ok(env) => outcome(
+                        self.apply_inventory_answer(env.id, env.data.order_id, None)
+                            .await,
+                    ),
+                    Err(e) => dead_letter(e),
+                }
+            }
+            keys::ORDER_QTY_FAILED => match events::decode::<OrderQtyFailedV1>(&message.body) {
+                Ok(env) => {
+                    let reason = RejectionReason::parse(&env.data.reason)
+                        .unwrap_or(RejectionReason::InsufficientStock);
+                    outcome(
+                        self.apply_inventory_answer(env.id, env.data.order_id, Some(reason))
+                            .await,
+                    )
+                }
+                Err(e) => dead_letter(e),
+            },
+            other => dead_letter(DecodeError::UnknownType(other.to_owned())),
+        }
+    }
+}
