@@ -1,1 +1,14 @@
-//! placeholder
+//! Adapters: the technologies behind the ports.
+//!
+//! Layout:
+//! - [`db`]: sea-orm stores for orders, products, the outbox and the inbox, and migrations.
+//! - [`amqp`]: RabbitMQ topology, publisher (confirms + mandatory) and consumer (lapin).
+//! - [`redis_cache`]: the Redis cache (deadpool-redis), where an outage is a miss.
+//! - [`catalog_client`]: the HTTP product catalogue the order service reads prices from.
+//! - [`relay`]: the outbox relay task.
+//! - [`http`]: inbound actix helpers shared by both services: problem+json errors, JSON
+//!   bodies with per-field errors, cursors, health.
+//! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
+//! - [`telemetry`]: JSON logs through tracing.
+
+pub mod db;

@@ -1,0 +1,202 @@
+//! Relational storage through sea-orm: connection, migrations, the order and product stores,
+//! the outbox and the inbox. The SQL stays MySQL-compatible (MariaDB runs the tests).
+
+pub mod entities;
+pub mod migrations;
+mod orders;
+mod outbox;
+mod products;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::Notify;
+
+use ports::{OutboxMessage, StoreError};
+
+pub use migrations::{OrderMigrator, ProductMigrator};
+pub use orders::SqlOrderStore;
+pub use outbox::SqlOutboxStore;
+pub use products::SqlProductStore;
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Connection URL (`mysql://user:pass@host:port/db`).
+    pub url: String,
+    /// Upper bound of open connections.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before failing fast.
+    pub acquire_timeout: Duration,
+}
+
+/// Opens a bounded pool. Connects eagerly so that a wrong URL fails at startup.
+pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> {
+    let mut opt = ConnectOptions::new(options.url.clone());
+    opt.max_connections(options.max_connections)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(false);
+    Database::connect(opt)
+        .await
+        .with_context(|| format!("failed to connect to the database at {}", redact(&options.url)))
+}
+
+/// Creates the database named in `url` when missing (the server must allow it), then
+/// returns. Used by tests and first starts; production databases are usually provisioned.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    let (server, name) = url
+        .rsplit_once('/')
+        .filter(|(_, name)| !name.is_empty())
+        .with_context(|| format!("database URL {} names no database", redact(url)))?;
+    let name = name.split('?').next().unwrap_or(name);
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        anyhow::bail!("database name `{name}` must be letters, digits and underscores");
+    }
+    let db = Database::connect(ConnectOptions::new(format!("{server}/")).sqlx_logging(false).to_owned())
+        .await
+        .with_context(|| format!("failed to connect to the database server at {}", redact(server)))?;
+    db.execute_unprepared(&format!(
+        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .await
+    .with_context(|| format!("failed to create database {name}"))?;
+    db.close().await.ok();
+    Ok(())
+}
+
+/// Applies the order database's pending migrations.
+pub async fn migrate_orders(db: &DatabaseConnection) -> anyhow::Result<()> {
+    OrderMigrator::up(db, None)
+        .await
+        .context("failed to migrate the order database")
+}
+
+/// Applies the product database's pending migrations.
+pub async fn migrate_products(db: &DatabaseConnection) -> anyhow::Result<()> {
+    ProductMigrator::up(db, None)
+        .await
+        .context("failed to migrate the product database")
+}
+
+/// Checks that the database answers (for `/health`).
+pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db.ping().await.context("database ping failed")
+}
+
+/// `mysql://user:secret@host/db` → `mysql://user:***@host/db`: URLs are logged, secrets never.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Wakes the outbox relay right after a commit that enqueued messages, so events leave within
+/// milliseconds; polling only covers rows left by a crash or written by another replica.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    /// A new signal.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wakes the relay (a wake-up before it waits is kept, never lost).
+    pub fn notify(&self) {
+        self.0.notify_one();
+    }
+
+    /// Waits for the next wake-up.
+    pub async fn notified(&self) {
+        self.0.notified().await;
+    }
+}
+
+pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+            StoreError::Unavailable(anyhow::Error::new(e).context(what))
+        }
+        other => StoreError::Unknown(anyhow::Error::new(other).context(what)),
+    }
+}
+
+pub(crate) fn to_naive(at: DateTime<Utc>) -> NaiveDateTime {
+    at.naive_utc()
+}
+
+pub(crate) fn to_utc(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!("corrupt row: {what}"))
+}
+
+/// Inserts `(consumer, message_id)` into the inbox; `false` when it is already there.
+pub(crate) async fn record_inbox<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    message_id: domain::MessageId,
+) -> Result<bool, StoreError> {
+    use entities::inbox;
+    use sea_orm::{ActiveValue::Set, SqlErr};
+    let row = inbox::ActiveModel {
+        consumer: Set(consumer.to_owned()),
+        message_id: Set(message_id.as_uuid()),
+        received_at: Set(to_naive(Utc::now())),
+    };
+    match inbox::Entity::insert(row).exec_without_returning(conn).await {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(store_err(e, "failed to record the inbox entry")),
+    }
+}
+
+/// Adds a message to the outbox.
+pub(crate) async fn enqueue<C: ConnectionTrait>(
+    conn: &C,
+    message: &OutboxMessage,
+) -> Result<(), StoreError> {
+    use entities::outbox;
+    use sea_orm::ActiveValue::Set;
+    let row = outbox::ActiveModel {
+        id: Set(message.id.as_uuid()),
+        routing_key: Set(message.routing_key.clone()),
+        payload: Set(message.payload.clone()),
+        occurred_at: Set(to_naive(message.occurred_at)),
+        published_at: Set(None),
+    };
+    outbox::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await
+        .map_err(|e| store_err(e, "failed to write the outbox"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact("mysql://app:s3cret@db:3306/orderdb"),
+            "mysql://app:***@db:3306/orderdb"
+        );
+        assert_eq!(redact("mysql://db/orderdb"), "mysql://db/orderdb");
+    }
+}

@@ -1,0 +1,320 @@
+//! Schema migrations, applied on startup and by the `migrate` subcommand. Written with the
+//! portable schema builder so the same migrations serve MySQL and SQLite.
+
+use sea_orm_migration::prelude::*;
+
+fn ts() -> Alias {
+    // Microsecond precision keeps creation order visible in timestamps.
+    Alias::new("DATETIME(6)")
+}
+
+#[derive(DeriveIden)]
+enum Outbox {
+    Table,
+    Id,
+    RoutingKey,
+    Payload,
+    OccurredAt,
+    PublishedAt,
+}
+
+#[derive(DeriveIden)]
+enum Inbox {
+    Table,
+    Consumer,
+    MessageId,
+    ReceivedAt,
+}
+
+/// `outbox` and `inbox`, identical in both databases.
+#[derive(Debug, DeriveMigrationName)]
+pub struct M0001Messaging;
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001Messaging {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Outbox::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Outbox::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Outbox::RoutingKey).string_len(128).not_null())
+                    .col(ColumnDef::new(Outbox::Payload).text().not_null())
+                    .col(ColumnDef::new(Outbox::OccurredAt).custom(ts()).not_null())
+                    .col(ColumnDef::new(Outbox::PublishedAt).custom(ts()).null())
+                    .to_owned(),
+            )
+            .await?;
+        // The relay scans unpublished rows in id order.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_outbox_unpublished")
+                    .table(Outbox::Table)
+                    .col(Outbox::PublishedAt)
+                    .col(Outbox::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Inbox::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Inbox::Consumer).string_len(64).not_null())
+                    .col(ColumnDef::new(Inbox::MessageId).uuid().not_null())
+                    .col(ColumnDef::new(Inbox::ReceivedAt).custom(ts()).not_null())
+                    .primary_key(Index::create().col(Inbox::Consumer).col(Inbox::MessageId))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum Orders {
+    Table,
+    Id,
+    CustomerId,
+    Status,
+    RejectionReason,
+    Currency,
+    TotalMinor,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum OrderItems {
+    Table,
+    OrderId,
+    ProductId,
+    Position,
+    ProductName,
+    UnitPriceMinor,
+    Quantity,
+    LineTotalMinor,
+}
+
+#[derive(DeriveIden)]
+enum OrderStatusHistory {
+    Table,
+    OrderId,
+    Seq,
+    FromStatus,
+    ToStatus,
+    Reason,
+    Cause,
+    At,
+}
+
+/// Orders, their items and their status history.
+#[derive(Debug, DeriveMigrationName)]
+pub struct M0002Orders;
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Orders {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Orders::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Orders::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Orders::CustomerId).string_len(64).null())
+                    .col(ColumnDef::new(Orders::Status).string_len(16).not_null())
+                    .col(ColumnDef::new(Orders::RejectionReason).string_len(32).null())
+                    .col(ColumnDef::new(Orders::Currency).char_len(3).not_null())
+                    .col(ColumnDef::new(Orders::TotalMinor).big_integer().not_null())
+                    .col(ColumnDef::new(Orders::Version).big_integer().not_null())
+                    .col(ColumnDef::new(Orders::CreatedAt).custom(ts()).not_null())
+                    .col(ColumnDef::new(Orders::UpdatedAt).custom(ts()).not_null())
+                    .check(Expr::col(Orders::TotalMinor).gte(0))
+                    .to_owned(),
+            )
+            .await?;
+        // Keyset listings filtered by status or customer walk these indexes in id order.
+        for (name, col) in [
+            ("idx_orders_status_id", Orders::Status),
+            ("idx_orders_customer_id", Orders::CustomerId),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table(Orders::Table)
+                        .col(col)
+                        .col(Orders::Id)
+                        .if_not_exists()
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(OrderItems::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(OrderItems::OrderId).uuid().not_null())
+                    .col(ColumnDef::new(OrderItems::ProductId).uuid().not_null())
+                    .col(ColumnDef::new(OrderItems::Position).integer().not_null())
+                    .col(ColumnDef::new(OrderItems::ProductName).string_len(200).not_null())
+                    .col(ColumnDef::new(OrderItems::UnitPriceMinor).big_integer().not_null())
+                    .col(ColumnDef::new(OrderItems::Quantity).integer().not_null())
+                    .col(ColumnDef::new(OrderItems::LineTotalMinor).big_integer().not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(OrderItems::OrderId)
+                            .col(OrderItems::ProductId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_order_items_order")
+                            .from(OrderItems::Table, OrderItems::OrderId)
+                            .to(Orders::Table, Orders::Id),
+                    )
+                    .check(Expr::col(OrderItems::Quantity).gt(0))
+                    .to_owned(),
+            )
+            .await?;
+        // "Orders of a product" and the product_id filter.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_order_items_product")
+                    .table(OrderItems::Table)
+                    .col(OrderItems::ProductId)
+                    .col(OrderItems::OrderId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(OrderStatusHistory::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(OrderStatusHistory::OrderId).uuid().not_null())
+                    .col(ColumnDef::new(OrderStatusHistory::Seq).integer().not_null())
+                    .col(ColumnDef::new(OrderStatusHistory::FromStatus).string_len(16).null())
+                    .col(ColumnDef::new(OrderStatusHistory::ToStatus).string_len(16).not_null())
+                    .col(ColumnDef::new(OrderStatusHistory::Reason).string_len(64).null())
+                    .col(ColumnDef::new(OrderStatusHistory::Cause).string_len(160).not_null())
+                    .col(ColumnDef::new(OrderStatusHistory::At).custom(ts()).not_null())
+                    .primary_key(
+                        Index::create()
+                            .col(OrderStatusHistory::OrderId)
+                            .col(OrderStatusHistory::Seq),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_order_history_order")
+                            .from(OrderStatusHistory::Table, OrderStatusHistory::OrderId)
+                            .to(Orders::Table, Orders::Id),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum Products {
+    Table,
+    Id,
+    Name,
+    PriceMinor,
+    Currency,
+    Stock,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum StockReservations {
+    Table,
+    OrderId,
+    ProductId,
+    Quantity,
+    Status,
+    CreatedAt,
+}
+
+/// Products and stock reservations.
+#[derive(Debug, DeriveMigrationName)]
+pub struct M0002Products;
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002Products {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Products::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Products::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Products::Name).string_len(200).not_null())
+                    .col(ColumnDef::new(Products::PriceMinor).big_integer().not_null())
+                    .col(ColumnDef::new(Products::Currency).char_len(3).not_null())
+                    .col(ColumnDef::new(Products::Stock).big_integer().not_null())
+                    .col(ColumnDef::new(Products::Version).big_integer().not_null())
+                    .col(ColumnDef::new(Products::CreatedAt).custom(ts()).not_null())
+                    .col(ColumnDef::new(Products::UpdatedAt).custom(ts()).not_null())
+                    // The last line of defence: no code path can store a negative stock.
+                    .check(("chk_products_stock_non_negative", Expr::col(Products::Stock).gte(0)))
+                    .check(("chk_products_price_positive", Expr::col(Products::PriceMinor).gt(0)))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(StockReservations::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(StockReservations::OrderId).uuid().not_null())
+                    .col(ColumnDef::new(StockReservations::ProductId).uuid().not_null())
+                    .col(ColumnDef::new(StockReservations::Quantity).integer().not_null())
+                    .col(ColumnDef::new(StockReservations::Status).string_len(16).not_null())
+                    .col(ColumnDef::new(StockReservations::CreatedAt).custom(ts()).not_null())
+                    // One reservation per order and product: a replayed order cannot reserve twice.
+                    .primary_key(
+                        Index::create()
+                            .col(StockReservations::OrderId)
+                            .col(StockReservations::ProductId),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_reservations_product")
+                            .from(StockReservations::Table, StockReservations::ProductId)
+                            .to(Products::Table, Products::Id),
+                    )
+                    .check(Expr::col(StockReservations::Quantity).gt(0))
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The order database's migrations.
+#[derive(Debug)]
+pub struct OrderMigrator;
+
+impl MigratorTrait for OrderMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Messaging), Box::new(M0002Orders)]
+    }
+}
+
+/// The product database's migrations.
+#[derive(Debug)]
+pub struct ProductMigrator;
+
+impl MigratorTrait for ProductMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001Messaging), Box::new(M0002Products)]
+    }
+}
