@@ -11,4 +11,10 @@
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
 //! - [`telemetry`]: JSON logs through tracing.
 
+pub mod catalog_client;
 pub mod db;
+pub mod http;
+pub mod redis_cache;
+pub mod relay;
+pub mod settings;
+pub mod telemetry;

@@ -1,0 +1,105 @@
+//! `GET /health`: every dependency probed concurrently with a timeout. A critical dependency
+//! down makes the service `unhealthy` (503); a non-critical one (cache, broker, peer) makes it
+//! `degraded` (200), because the service still serves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::HttpResponse;
+use futures_util::future::{BoxFuture, join_all};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+type Probe = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
+
+/// One dependency to probe.
+#[derive(Clone)]
+pub struct HealthCheck {
+    name: &'static str,
+    critical: bool,
+    probe: Probe,
+}
+
+impl std::fmt::Debug for HealthCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthCheck")
+            .field("name", &self.name)
+            .field("critical", &self.critical)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HealthCheck {
+    /// A dependency without which the service cannot work.
+    pub fn critical<F, Fut>(name: &'static str, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        Self {
+            name,
+            critical: true,
+            probe: Arc::new(move || Box::pin(probe())),
+        }
+    }
+
+    /// A dependency whose loss degrades the service but does not stop it.
+    pub fn optional<F, Fut>(name: &'static str, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        Self {
+            critical: false,
+            ..Self::critical(name, probe)
+        }
+    }
+}
+
+/// The health document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthReport {
+    /// `healthy`, `degraded` or `unhealthy`.
+    #[schema(example = "healthy")]
+    pub status: &'static str,
+    /// `up` or `down` per dependency.
+    #[schema(example = json!({"database": "up", "redis": "up", "rabbitmq": "up"}))]
+    pub services: BTreeMap<&'static str, &'static str>,
+}
+
+/// Probes every dependency (each bounded by `timeout`) and builds the report.
+pub async fn report(checks: &[HealthCheck], timeout: Duration) -> (bool, HealthReport) {
+    let results = join_all(checks.iter().map(|c| {
+        let probe = (c.probe)();
+        async move {
+            let ok = matches!(tokio::time::timeout(timeout, probe).await, Ok(Ok(())));
+            (c.name, c.critical, ok)
+        }
+    }))
+    .await;
+    let critical_down = results.iter().any(|(_, critical, ok)| *critical && !ok);
+    let any_down = results.iter().any(|(_, _, ok)| !ok);
+    let status = if critical_down {
+        "unhealthy"
+    } else if any_down {
+        "degraded"
+    } else {
+        "healthy"
+    };
+    let services = results
+        .into_iter()
+        .map(|(name, _, ok)| (name, if ok { "up" } else { "down" }))
+        .collect();
+    (!critical_down, HealthReport { status, services })
+}
+
+/// The `/health` response: 200 when serving (healthy or degraded), 503 when unhealthy.
+pub async fn respond(checks: &[HealthCheck]) -> HttpResponse {
+    let (serving, body) = report(checks, Duration::from_secs(2)).await;
+    if serving {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,136 @@
+//! Layered configuration with the `config` crate: the service's defaults (a TOML document
+//! compiled into the binary), then an optional file named by `APP_CONFIG_FILE`, then
+//! environment variables `APP__SECTION__KEY` (for example `APP__DATABASE__URL`).
+//! The setting structs shared by both services live here.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// Loads `T` from `defaults`, `APP_CONFIG_FILE` and `APP__*` variables.
+pub fn load<T: DeserializeOwned>(defaults: &str) -> anyhow::Result<T> {
+    let mut builder = Config::builder().add_source(File::from_str(defaults, FileFormat::Toml));
+    if let Ok(path) = std::env::var("APP_CONFIG_FILE") {
+        builder = builder.add_source(File::with_name(&path).required(true));
+    }
+    builder
+        .add_source(
+            Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()
+        .context("failed to read the configuration")?
+        .try_deserialize()
+        .context("invalid configuration")
+}
+
+/// `[http]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    /// Interface to listen on.
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    pub port: u16,
+    /// Worker threads (default: one per core).
+    pub workers: Option<usize>,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `mysql://user:password@host:port/database`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// Milliseconds to wait for a pooled connection before answering 503.
+    pub acquire_timeout_ms: u64,
+    /// Create the database when missing (handy locally; off where it is provisioned).
+    pub create_if_missing: bool,
+}
+
+impl DatabaseSettings {
+    /// Pool options for [`crate::db::connect`].
+    pub fn options(&self) -> crate::db::DbOptions {
+        crate::db::DbOptions {
+            url: self.url.clone(),
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+        }
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Prefix of every key this service writes.
+    pub key_prefix: String,
+    /// Bound of any one Redis call, in milliseconds.
+    pub timeout_ms: u64,
+    /// Pooled connections.
+    pub pool_size: usize,
+    /// Lifetime of a cached product, in seconds (±10 % jitter).
+    pub ttl_secs: u64,
+    /// Lifetime of a cached "no such product", in seconds.
+    pub negative_ttl_secs: u64,
+}
+
+impl RedisSettings {
+    /// Options for [`crate::redis_cache::RedisCache`].
+    pub fn options(&self) -> crate::redis_cache::RedisOptions {
+        crate::redis_cache::RedisOptions {
+            url: self.url.clone(),
+            key_prefix: self.key_prefix.clone(),
+            op_timeout: Duration::from_millis(self.timeout_ms),
+            pool_size: self.pool_size,
+        }
+    }
+}
+
+/// `[amqp]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    /// `amqp://user:password@host:port/vhost` (`%2f` for the default vhost).
+    pub url: String,
+    /// Prefix of every exchange and queue name (isolates environments and tests).
+    pub prefix: String,
+    /// Unacknowledged deliveries per consumer.
+    pub prefetch: u16,
+    /// Deliveries of one message before it is dead-lettered.
+    pub delivery_limit: u32,
+    /// Pause before a failed message goes back to the queue, in milliseconds.
+    pub retry_delay_ms: u64,
+    /// How long the relay waits for a publisher confirm, in milliseconds.
+    pub confirm_timeout_ms: u64,
+}
+
+/// `[outbox]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct OutboxSettings {
+    /// Rows published per relay pass.
+    pub batch_size: u32,
+    /// Fallback polling interval, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Hours published rows are kept before being purged.
+    pub retention_hours: i64,
+}
+
+impl OutboxSettings {
+    /// Options for [`crate::relay::run_relay`].
+    pub fn relay_options(&self) -> crate::relay::RelayOptions {
+        crate::relay::RelayOptions {
+            batch_size: self.batch_size,
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            retention: chrono::Duration::hours(self.retention_hours),
+            ..crate::relay::RelayOptions::default()
+        }
+    }
+}
