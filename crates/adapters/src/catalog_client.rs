@@ -33,7 +33,11 @@ struct ListBody {
 impl HttpProductCatalog {
     /// A client for the product service at `base_url` (`http://product-service:3000`), with a
     /// connect timeout and a total timeout per call.
-    pub fn new(base_url: &str, connect_timeout: Duration, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        base_url: &str,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .connect_timeout(connect_timeout)
             .timeout(timeout)
@@ -78,10 +82,7 @@ impl HttpProductCatalog {
             .context("product service unreachable")?;
         let status = response.status();
         anyhow::ensure!(status.is_success(), "product service answered {status}");
-        let body: ListBody = response
-            .json()
-            .await
-            .context("unreadable product list")?;
+        let body: ListBody = response.json().await.context("unreadable product list")?;
         body.items
             .into_iter()
             .map(|p| {

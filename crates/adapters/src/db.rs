@@ -42,9 +42,12 @@ pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> 
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
-    Database::connect(opt)
-        .await
-        .with_context(|| format!("failed to connect to the database at {}", redact(&options.url)))
+    Database::connect(opt).await.with_context(|| {
+        format!(
+            "failed to connect to the database at {}",
+            redact(&options.url)
+        )
+    })
 }
 
 /// Creates the database named in `url` when missing (the server must allow it), then
@@ -58,9 +61,18 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         anyhow::bail!("database name `{name}` must be letters, digits and underscores");
     }
-    let db = Database::connect(ConnectOptions::new(format!("{server}/")).sqlx_logging(false).to_owned())
-        .await
-        .with_context(|| format!("failed to connect to the database server at {}", redact(server)))?;
+    let db = Database::connect(
+        ConnectOptions::new(format!("{server}/"))
+            .sqlx_logging(false)
+            .to_owned(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "failed to connect to the database server at {}",
+            redact(server)
+        )
+    })?;
     db.execute_unprepared(&format!(
         "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
     ))
@@ -159,7 +171,10 @@ pub(crate) async fn record_inbox<C: ConnectionTrait>(
         message_id: Set(message_id.as_uuid()),
         received_at: Set(to_naive(Utc::now())),
     };
-    match inbox::Entity::insert(row).exec_without_returning(conn).await {
+    match inbox::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await
+    {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
         Err(e) => Err(store_err(e, "failed to record the inbox entry")),

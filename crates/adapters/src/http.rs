@@ -83,7 +83,7 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    problem: Problem,
+    problem: Box<Problem>,
     retry_after: Option<u64>,
     source: Option<anyhow::Error>,
 }
@@ -93,7 +93,7 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, title: &str) -> Self {
         Self {
             status,
-            problem: Problem {
+            problem: Box::new(Problem {
                 problem_type: format!("/problems/{code}"),
                 title: title.to_owned(),
                 status: status.as_u16(),
@@ -101,7 +101,7 @@ impl ApiError {
                 code: code.to_owned(),
                 errors: Vec::new(),
                 extensions: serde_json::Map::new(),
-            },
+            }),
             retry_after: None,
             source: None,
         }
@@ -134,8 +134,12 @@ impl ApiError {
             .map(|e| format!("{}: {}", e.field, e.message))
             .collect::<Vec<_>>()
             .join("; ");
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "validation_failed", "Invalid request")
-            .detail(detail);
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Invalid request",
+        )
+        .detail(detail);
         e.problem.errors = errors;
         e
     }
@@ -279,8 +283,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 .detail("send the body as application/json"));
             }
             let body = bytes.await.map_err(|e| {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large")
-                    .detail(e.to_string())
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "Body too large",
+                )
+                .detail(e.to_string())
             })?;
             parse_json(&body).map(JsonBody)
         })
@@ -300,11 +308,12 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
 }
 
 /// Answers unknown routes with a problem document.
-pub async fn not_found(req: HttpRequest) -> ApiError {
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(
         "route_not_found",
         format!("no route for {} {}", req.method(), req.path()),
     )
+    .error_response()
 }
 
 /// Parses an id from a path segment or parameter, naming the field when it is not a UUID.
@@ -362,7 +371,7 @@ pub fn page_request(
     let after = match cursor.filter(|c| !c.is_empty()).map(Cursor::decode) {
         Some(Ok(c)) => Some(c.0),
         Some(Err(e)) => {
-            errors.extend(e.problem.errors);
+            errors.extend(e.problem.errors.clone());
             None
         }
         None => None,
@@ -370,9 +379,8 @@ pub fn page_request(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    ports::PageRequest::new(limit as u32, after).ok_or_else(|| {
-        ApiError::validation(vec![FieldError::new("limit", "out of range")])
-    })
+    ports::PageRequest::new(limit as u32, after)
+        .ok_or_else(|| ApiError::validation(vec![FieldError::new("limit", "out of range")]))
 }
 
 #[cfg(test)]
@@ -401,17 +409,22 @@ mod tests {
     #[test]
     fn type_errors_name_the_field_path() {
         assert_eq!(
-            field_of(r#"{"items":[{"product_id":"a","quantity":1},{"product_id":"b","quantity":"x"}]}"#),
+            field_of(
+                r#"{"items":[{"product_id":"a","quantity":1},{"product_id":"b","quantity":"x"}]}"#
+            ),
             "items[1].quantity"
         );
-        assert_eq!(field_of(r#"{"items":[{"quantity":1}]}"#), "items[0].product_id");
+        assert_eq!(
+            field_of(r#"{"items":[{"quantity":1}]}"#),
+            "items[0].product_id"
+        );
         assert_eq!(field_of(r#"{}"#), "items");
         assert_eq!(field_of(r#"[]"#), "body");
     }
 
     #[test]
     fn broken_json_is_malformed_json() {
-        for body in ["{", "{\"items\": [}", "", "{} trailing"] {
+        for body in ["{", "{\"items\": [}", "", "{\"items\": []} trailing"] {
             let err = parse_json::<Body>(body.as_bytes()).unwrap_err();
             assert_eq!(err.problem().code, "malformed_json", "{body:?}");
         }

@@ -11,10 +11,12 @@
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
 //! - [`telemetry`]: JSON logs through tracing.
 
+pub mod amqp;
 pub mod catalog_client;
 pub mod db;
 pub mod http;
 pub mod redis_cache;
 pub mod relay;
+pub mod runtime;
 pub mod settings;
 pub mod telemetry;

@@ -102,7 +102,10 @@ impl RedisCache {
         };
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("Redis call timed out after {:?}", self.timeout)),
+            Err(_) => Err(anyhow::anyhow!(
+                "Redis call timed out after {:?}",
+                self.timeout
+            )),
         }
     }
 

@@ -76,7 +76,11 @@ pub async fn publish_once(
     }
     batch.mark_published(&confirmed).await?;
     batch.commit().await?;
-    debug!(claimed = messages.len(), published = confirmed.len(), "outbox pass");
+    debug!(
+        claimed = messages.len(),
+        published = confirmed.len(),
+        "outbox pass"
+    );
     match first_error {
         Some(e) => Err(anyhow::Error::new(e).context(format!(
             "{} of {} messages not confirmed",
@@ -134,7 +138,9 @@ pub async fn run_relay(
             match store.purge_published(options.retention).await {
                 Ok(n) if n > 0 => info!(purged = n, "purged published outbox rows"),
                 Ok(_) => {}
-                Err(e) => warn!(error = %format!("{:#}", anyhow::Error::from(e)), "outbox purge failed"),
+                Err(e) => {
+                    warn!(error = %format!("{:#}", anyhow::Error::from(e)), "outbox purge failed")
+                }
             }
         }
     }

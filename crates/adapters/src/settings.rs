@@ -29,6 +29,16 @@ pub fn load<T: DeserializeOwned>(defaults: &str) -> anyhow::Result<T> {
         .context("invalid configuration")
 }
 
+/// Loads `T` from `defaults` alone, ignoring files and the environment (tests start here).
+pub fn load_defaults<T: DeserializeOwned>(defaults: &str) -> anyhow::Result<T> {
+    Config::builder()
+        .add_source(File::from_str(defaults, FileFormat::Toml))
+        .build()
+        .context("failed to read the default configuration")?
+        .try_deserialize()
+        .context("invalid default configuration")
+}
+
 /// `[http]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpSettings {

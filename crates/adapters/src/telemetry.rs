@@ -16,6 +16,10 @@ pub fn init(service: &'static str) {
         .try_init()
         .is_ok();
     if installed {
-        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "logging initialised");
+        tracing::info!(
+            service,
+            version = env!("CARGO_PKG_VERSION"),
+            "logging initialised"
+        );
     }
 }

@@ -52,9 +52,7 @@ impl Currency {
     /// Parses a three-letter upper-case code.
     pub fn parse(input: &str) -> Result<Self, MoneyError> {
         match input.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => {
-                Ok(Self([*a, *b, *c]))
-            }
+            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
             _ => Err(MoneyError::InvalidCurrency(input.to_owned())),
         }
     }
@@ -291,7 +289,9 @@ mod tests {
 
     #[test]
     fn malformed_amounts_are_refused() {
-        for bad in ["", "abc", "1,5", "1.", ".5", "1.2.3", "1e3", " 1", "+1", "--1", "NaN"] {
+        for bad in [
+            "", "abc", "1,5", "1.", ".5", "1.2.3", "1e3", " 1", "+1", "--1", "NaN",
+        ] {
             assert!(
                 matches!(
                     Money::parse(bad, Currency::USD),
@@ -328,7 +328,10 @@ mod tests {
             Money::parse_price("10000000000000.01", Currency::USD),
             Err(MoneyError::TooLarge(_))
         ));
-        assert_eq!(Money::parse_price("0.01", Currency::USD).unwrap().minor(), 1);
+        assert_eq!(
+            Money::parse_price("0.01", Currency::USD).unwrap().minor(),
+            1
+        );
     }
 
     #[test]

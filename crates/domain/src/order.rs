@@ -386,7 +386,10 @@ impl Order {
         Ok(order)
     }
 
-    #[allow(clippy::too_many_arguments, reason = "private constructor shared by place and restore")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "private constructor shared by place and restore"
+    )]
     fn build(
         id: OrderId,
         customer_id: Option<CustomerId>,
@@ -568,7 +571,9 @@ mod tests {
                 order.confirm(now).unwrap();
             }
             Rejected => {
-                order.reject(RejectionReason::InsufficientStock, now).unwrap();
+                order
+                    .reject(RejectionReason::InsufficientStock, now)
+                    .unwrap();
             }
             Cancelled => {
                 order.cancel(now).unwrap();
@@ -687,7 +692,9 @@ mod tests {
     #[test]
     fn a_rejection_keeps_its_reason() {
         let mut order = order_in(Pending);
-        order.reject(RejectionReason::InsufficientStock, Utc::now()).unwrap();
+        order
+            .reject(RejectionReason::InsufficientStock, Utc::now())
+            .unwrap();
         assert_eq!(
             order.rejection_reason(),
             Some(RejectionReason::InsufficientStock)
@@ -728,7 +735,13 @@ mod tests {
         let mut foreign = item("1.00", 1);
         foreign.unit_price = Money::parse("1.00", Currency::parse("EUR").unwrap()).unwrap();
         assert!(matches!(
-            Order::place(OrderId::new(), None, vec![foreign], Currency::USD, Utc::now()),
+            Order::place(
+                OrderId::new(),
+                None,
+                vec![foreign],
+                Currency::USD,
+                Utc::now()
+            ),
             Err(OrderError::Money(MoneyError::CurrencyMismatch(_, _)))
         ));
     }

@@ -134,7 +134,10 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(ProductName::parse("  Laptop ").unwrap().as_str(), "Laptop");
         assert_eq!(ProductName::parse("   "), Err(ProductError::InvalidName));
-        assert_eq!(ProductName::parse("a\u{0}b"), Err(ProductError::InvalidName));
+        assert_eq!(
+            ProductName::parse("a\u{0}b"),
+            Err(ProductError::InvalidName)
+        );
         assert!(ProductName::parse(&"é".repeat(200)).is_ok());
         assert!(ProductName::parse(&"é".repeat(201)).is_err());
     }
@@ -150,6 +153,9 @@ mod tests {
             Utc::now(),
         )
         .unwrap_err();
-        assert!(matches!(err, ProductError::Price(MoneyError::NotPositive(_))));
+        assert!(matches!(
+            err,
+            ProductError::Price(MoneyError::NotPositive(_))
+        ));
     }
 }

@@ -39,7 +39,10 @@ mod tests {
         let ttl = Duration::from_secs(300);
         for seed in [0, 1, 7, 59_999, 60_000, u64::MAX] {
             let j = jittered(ttl, seed);
-            assert!(j >= Duration::from_secs(270) && j <= Duration::from_secs(330), "{j:?}");
+            assert!(
+                j >= Duration::from_secs(270) && j <= Duration::from_secs(330),
+                "{j:?}"
+            );
         }
     }
 }

@@ -194,8 +194,14 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
     /// Creates a product.
     #[tracing::instrument(skip_all)]
     pub async fn create_product(&self, new: NewProduct) -> Result<Product, StoreError> {
-        let product = Product::create(ProductId::new(), new.name, new.price, new.stock, Utc::now())
-            .map_err(|e| StoreError::Unknown(anyhow::anyhow!(e)))?;
+        let product = Product::create(
+            ProductId::new(),
+            new.name,
+            new.price,
+            new.stock,
+            crate::now(),
+        )
+        .map_err(|e| StoreError::Unknown(anyhow::anyhow!(e)))?;
         let mut tx = self.store.begin().await?;
         tx.insert_product(&product).await?;
         tx.commit().await?;
@@ -290,7 +296,7 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         }
         let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
         let levels = tx.lock_stock(&ids).await?;
-        let now = Utc::now();
+        let now = crate::now();
         let touched = match plan_reservation(lines, &levels) {
             Ok(_) => {
                 for line in lines {
@@ -349,7 +355,9 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
                 Ok(envelope) => self.reserve(envelope).await,
                 Err(e) => HandleOutcome::DeadLetter(e.to_string()),
             },
-            other => HandleOutcome::DeadLetter(DecodeError::UnknownType(other.to_owned()).to_string()),
+            other => {
+                HandleOutcome::DeadLetter(DecodeError::UnknownType(other.to_owned()).to_string())
+            }
         }
     }
 }

@@ -26,3 +26,10 @@ pub use cache::Cache;
 pub use events::OutboxMessage;
 pub use messaging::{EventPublisher, HandleOutcome, InboundMessage, MessageHandler, PublishError};
 pub use store::{Page, PageRequest, StoreError};
+
+/// The current time at the precision storage keeps (microseconds), so a value read back
+/// equals the value written.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

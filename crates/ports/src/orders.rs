@@ -139,8 +139,11 @@ pub trait OrderStore: Send + Sync + 'static {
     /// Reads one order.
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// Lists orders newest first, by keyset.
-    async fn list(&self, filter: &OrderFilter, page: PageRequest)
-    -> Result<Page<Order>, StoreError>;
+    async fn list(
+        &self,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, StoreError>;
 }
 
 /// What the order service needs to know about a product to price a line.
@@ -267,7 +270,9 @@ impl<C: Cache, P: ProductCatalog> ProductCatalog for CachedCatalog<C, P> {
             })
             .collect();
         if !positive.is_empty() {
-            self.cache.set_many(&positive, jittered(self.ttl, seed)).await;
+            self.cache
+                .set_many(&positive, jittered(self.ttl, seed))
+                .await;
         }
         if !negative.is_empty() {
             self.cache.set_many(&negative, self.negative_ttl).await;
@@ -376,7 +381,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                 quantity: line.quantity,
             });
         }
-        let now = Utc::now();
+        let now = crate::now();
         let mut order = Order::place(
             OrderId::new(),
             request.customer_id,
@@ -444,7 +449,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         } else {
             OrderStatus::Confirmed
         };
-        let now = Utc::now();
+        let now = crate::now();
         let result = match rejection {
             Some(reason) => order.reject(reason, now),
             None => order.confirm(now),

@@ -1,1 +1,501 @@
-//! placeholder
+//! Test harness for black-box tests against real MariaDB/MySQL, Redis and RabbitMQ.
+//!
+//! [`spawn_system`] starts both services in-process on port 0, each test with its own
+//! databases, exchange/queue prefix and Redis key prefix, so tests run in parallel without
+//! seeing each other. The servers come from `make test` (see `deploy/local-infra/`), which
+//! exports `TEST_MYSQL_URL`, `TEST_REDIS_URL` and `TEST_AMQP_URL`; a missing variable is a
+//! loud failure, never a skipped test.
+//!
+//! Layout:
+//! - [`Infra`]: where the servers are.
+//! - [`TestSystem`]: both services plus helpers per endpoint, database and broker checks.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where the test servers are.
+#[derive(Debug, Clone)]
+pub struct Infra {
+    /// `mysql://user:pass@host:port` (no database).
+    pub mysql_url: String,
+    /// `redis://host:port`.
+    pub redis_url: String,
+    /// `amqp://user:pass@host:port/vhost`.
+    pub amqp_url: String,
+}
+
+fn required(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set. Run the tests with `make test`, which starts MariaDB, Redis and \
+             RabbitMQ (deploy/local-infra/infra.sh), or export TEST_MYSQL_URL, TEST_REDIS_URL \
+             and TEST_AMQP_URL pointing at running servers."
+        ),
+    }
+}
+
+impl Infra {
+    /// Reads the servers' addresses from the environment; panics with instructions when
+    /// one is missing.
+    pub fn from_env() -> Self {
+        Self {
+            mysql_url: required("TEST_MYSQL_URL").trim_end_matches('/').to_owned(),
+            redis_url: required("TEST_REDIS_URL"),
+            amqp_url: required("TEST_AMQP_URL"),
+        }
+    }
+}
+
+/// A service running in the test process.
+#[derive(Debug)]
+pub struct ServiceHandle {
+    /// The bound port.
+    pub port: u16,
+    /// `http://127.0.0.1:{port}`.
+    pub base_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl ServiceHandle {
+    fn spawn<F>(port: u16, run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(run(stopped));
+        Self {
+            port,
+            base_url: format!("http://127.0.0.1:{port}"),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the service gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            match tokio::time::timeout(Duration::from_secs(30), task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => panic!("service failed: {e:#}"),
+                Ok(Err(e)) => panic!("service task panicked: {e}"),
+                Err(_) => panic!("service did not stop within 30 s"),
+            }
+        }
+    }
+}
+
+impl Drop for ServiceHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Both services, isolated from every other test.
+#[derive(Debug)]
+pub struct TestSystem {
+    /// Server addresses.
+    pub infra: Infra,
+    /// The product service.
+    pub product: ServiceHandle,
+    /// The order service.
+    pub order: ServiceHandle,
+    /// Exchange and queue name prefix of this test.
+    pub amqp_prefix: String,
+    /// Redis key prefix of the product service in this test.
+    pub product_cache_prefix: String,
+    /// Redis key prefix of the order service in this test.
+    pub order_cache_prefix: String,
+    /// Database URL of the product service.
+    pub product_db_url: String,
+    /// Database URL of the order service.
+    pub order_db_url: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+}
+
+fn init_logs() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        adapters::telemetry::init("tests");
+    }
+}
+
+/// The isolation names of one test.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// Short unique id.
+    pub id: String,
+}
+
+impl Isolation {
+    /// A fresh id.
+    pub fn new() -> Self {
+        // The tail of a v7 UUID is random (its head is the clock, shared by parallel tests).
+        let uuid = uuid::Uuid::now_v7().simple().to_string();
+        Self {
+            id: uuid[20..].to_owned(),
+        }
+    }
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Product service settings for a test.
+pub fn product_settings(infra: &Infra, iso: &Isolation) -> product_service::Settings {
+    let mut s = product_service::Settings::defaults().expect("product defaults must load");
+    s.http.host = "127.0.0.1".into();
+    s.http.port = 0;
+    s.http.workers = Some(2);
+    s.http.shutdown_timeout_secs = 2;
+    s.database.url = format!("{}/t_{}_product", infra.mysql_url, iso.id);
+    s.database.create_if_missing = true;
+    s.redis.url = infra.redis_url.clone();
+    s.redis.key_prefix = format!("t{}:product:", iso.id);
+    s.amqp.url = infra.amqp_url.clone();
+    s.amqp.prefix = format!("t{}.", iso.id);
+    s.amqp.retry_delay_ms = 200;
+    s.outbox.poll_interval_ms = 200;
+    s
+}
+
+/// Order service settings for a test.
+pub fn order_settings(
+    infra: &Infra,
+    iso: &Isolation,
+    product_url: &str,
+) -> order_service::Settings {
+    let mut s = order_service::Settings::defaults().expect("order defaults must load");
+    s.http.host = "127.0.0.1".into();
+    s.http.port = 0;
+    s.http.workers = Some(2);
+    s.http.shutdown_timeout_secs = 2;
+    s.database.url = format!("{}/t_{}_order", infra.mysql_url, iso.id);
+    s.database.create_if_missing = true;
+    s.redis.url = infra.redis_url.clone();
+    s.redis.key_prefix = format!("t{}:order:", iso.id);
+    s.amqp.url = infra.amqp_url.clone();
+    s.amqp.prefix = format!("t{}.", iso.id);
+    s.amqp.retry_delay_ms = 200;
+    s.outbox.poll_interval_ms = 200;
+    s.product_service.url = product_url.to_owned();
+    s
+}
+
+/// Starts both services against the test servers, isolated from every other test.
+pub async fn spawn_system() -> TestSystem {
+    init_logs();
+    let infra = Infra::from_env();
+    let iso = Isolation::new();
+    let ps = product_settings(&infra, &iso);
+    let product_db_url = ps.database.url.clone();
+    let product_app = product_service::Application::build(ps)
+        .await
+        .expect("the product service must start");
+    let product = ServiceHandle::spawn(product_app.port(), |stopped| {
+        product_app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+    });
+    let os = order_settings(&infra, &iso, &product.base_url);
+    let order_db_url = os.database.url.clone();
+    let order_app = order_service::Application::build(os)
+        .await
+        .expect("the order service must start");
+    let order = ServiceHandle::spawn(order_app.port(), |stopped| {
+        order_app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+    });
+    TestSystem {
+        amqp_prefix: format!("t{}.", iso.id),
+        product_cache_prefix: format!("t{}:product:", iso.id),
+        order_cache_prefix: format!("t{}:order:", iso.id),
+        infra,
+        product,
+        order,
+        product_db_url,
+        order_db_url,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client"),
+    }
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Headers (lower-case names).
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON (`Null` when empty or not JSON).
+    pub body: Value,
+    /// Raw body.
+    pub text: String,
+}
+
+impl Reply {
+    async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code, and returns it.
+    pub fn assert_problem(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(
+            self.status, status,
+            "unexpected status, body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "problem content type"
+        );
+        assert_eq!(self.body["code"], code, "problem code, body: {}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["title"].is_string());
+        &self.body
+    }
+
+    /// The `field` names of a validation problem.
+    pub fn failing_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestSystem {
+    /// `GET` on a service.
+    pub async fn get(&self, base: &str, path: &str) -> Reply {
+        Reply::read(
+            self.http
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("GET failed"),
+        )
+        .await
+    }
+
+    /// `POST` JSON on a service.
+    pub async fn post_json(&self, base: &str, path: &str, body: &Value) -> Reply {
+        Reply::read(
+            self.http
+                .post(format!("{base}{path}"))
+                .json(body)
+                .send()
+                .await
+                .expect("POST failed"),
+        )
+        .await
+    }
+
+    /// `POST` a raw body with a content type.
+    pub async fn post_raw(&self, base: &str, path: &str, content_type: &str, body: &str) -> Reply {
+        Reply::read(
+            self.http
+                .post(format!("{base}{path}"))
+                .header("content-type", content_type)
+                .body(body.to_owned())
+                .send()
+                .await
+                .expect("POST failed"),
+        )
+        .await
+    }
+
+    /// Creates a product and returns its body; panics unless `201`.
+    pub async fn create_product(&self, name: &str, price: &str, stock: i64) -> Value {
+        let reply = self
+            .post_json(
+                &self.product.base_url,
+                "/products",
+                &json!({"name": name, "price": price, "stock": stock}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create product: {}", reply.text);
+        reply.body
+    }
+
+    /// `POST /orders` with `(product_id, quantity)` lines.
+    pub async fn place_order(&self, lines: &[(&str, i64)]) -> Reply {
+        let items: Vec<Value> = lines
+            .iter()
+            .map(|(id, q)| json!({"product_id": id, "quantity": q}))
+            .collect();
+        self.post_json(&self.order.base_url, "/orders", &json!({"items": items}))
+            .await
+    }
+
+    /// `GET /orders/{id}`.
+    pub async fn get_order(&self, id: &str) -> Reply {
+        self.get(&self.order.base_url, &format!("/orders/{id}"))
+            .await
+    }
+
+    /// `GET /products/{id}`.
+    pub async fn get_product(&self, id: &str) -> Reply {
+        self.get(&self.product.base_url, &format!("/products/{id}"))
+            .await
+    }
+
+    /// Polls an order until it leaves `pending` (or `timeout` passes) and returns it.
+    pub async fn wait_settled(&self, id: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = self.get_order(id).await;
+            assert_eq!(reply.status, 200, "get order: {}", reply.text);
+            if reply.body["status"] != "pending" || Instant::now() >= deadline {
+                return reply.body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Opens the product database.
+    pub async fn product_db(&self) -> DatabaseConnection {
+        Database::connect(&self.product_db_url)
+            .await
+            .expect("product database")
+    }
+
+    /// Opens the order database.
+    pub async fn order_db(&self) -> DatabaseConnection {
+        Database::connect(&self.order_db_url)
+            .await
+            .expect("order database")
+    }
+
+    /// The stock column of a product, read from the database (not the cache).
+    pub async fn stock_in_db(&self, product_id: &str) -> i64 {
+        let db = self.product_db().await;
+        let id = uuid::Uuid::parse_str(product_id).expect("product id");
+        scalar_i64(
+            &db,
+            "SELECT stock FROM products WHERE id = ?",
+            vec![id.into()],
+        )
+        .await
+    }
+
+    /// Sum of the reservations of a product.
+    pub async fn reserved_in_db(&self, product_id: &str) -> i64 {
+        let db = self.product_db().await;
+        let id = uuid::Uuid::parse_str(product_id).expect("product id");
+        scalar_i64(
+            &db,
+            "SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED) FROM stock_reservations WHERE product_id = ?",
+            vec![id.into()],
+        )
+        .await
+    }
+
+    /// Opens an AMQP channel to the test broker.
+    pub async fn amqp_channel(&self) -> (lapin::Connection, lapin::Channel) {
+        let conn = adapters::amqp::connect(&self.infra.amqp_url, "tests")
+            .await
+            .expect("AMQP connection");
+        let channel = conn.create_channel().await.expect("AMQP channel");
+        (conn, channel)
+    }
+
+    /// The topology of one service in this test.
+    pub fn topology(&self, service: &str, keys: &[&str]) -> adapters::amqp::Topology {
+        adapters::amqp::Topology::for_service(
+            &self.amqp_prefix,
+            service,
+            keys.iter().map(|k| (*k).to_owned()).collect(),
+            10,
+        )
+    }
+
+    /// Reads a key from Redis (with the full prefix).
+    pub async fn redis_get(&self, key: &str) -> Option<String> {
+        let client = deadpool_redis::redis::Client::open(self.infra.redis_url.as_str())
+            .expect("redis client");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        deadpool_redis::redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .expect("redis GET")
+    }
+
+    /// Stops both services.
+    pub async fn stop(mut self) {
+        self.order.stop().await;
+        self.product.stop().await;
+    }
+}
+
+/// Runs a query returning one integer.
+pub async fn scalar_i64(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await
+        .with_context(|| format!("query failed: {sql}"))
+        .expect("query")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("an integer")
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -27,8 +27,14 @@ enum Inbox {
 }
 
 /// `outbox` and `inbox`, identical in both databases.
-#[derive(Debug, DeriveMigrationName)]
+#[derive(Debug)]
 pub struct M0001Messaging;
+
+impl MigrationName for M0001Messaging {
+    fn name(&self) -> &str {
+        "m0001_messaging"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for M0001Messaging {
@@ -39,7 +45,11 @@ impl MigrationTrait for M0001Messaging {
                     .table(Outbox::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(Outbox::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(Outbox::RoutingKey).string_len(128).not_null())
+                    .col(
+                        ColumnDef::new(Outbox::RoutingKey)
+                            .string_len(128)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Outbox::Payload).text().not_null())
                     .col(ColumnDef::new(Outbox::OccurredAt).custom(ts()).not_null())
                     .col(ColumnDef::new(Outbox::PublishedAt).custom(ts()).null())
@@ -112,8 +122,14 @@ enum OrderStatusHistory {
 }
 
 /// Orders, their items and their status history.
-#[derive(Debug, DeriveMigrationName)]
+#[derive(Debug)]
 pub struct M0002Orders;
+
+impl MigrationName for M0002Orders {
+    fn name(&self) -> &str {
+        "m0002_orders"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for M0002Orders {
@@ -126,7 +142,11 @@ impl MigrationTrait for M0002Orders {
                     .col(ColumnDef::new(Orders::Id).uuid().not_null().primary_key())
                     .col(ColumnDef::new(Orders::CustomerId).string_len(64).null())
                     .col(ColumnDef::new(Orders::Status).string_len(16).not_null())
-                    .col(ColumnDef::new(Orders::RejectionReason).string_len(32).null())
+                    .col(
+                        ColumnDef::new(Orders::RejectionReason)
+                            .string_len(32)
+                            .null(),
+                    )
                     .col(ColumnDef::new(Orders::Currency).char_len(3).not_null())
                     .col(ColumnDef::new(Orders::TotalMinor).big_integer().not_null())
                     .col(ColumnDef::new(Orders::Version).big_integer().not_null())
@@ -161,10 +181,22 @@ impl MigrationTrait for M0002Orders {
                     .col(ColumnDef::new(OrderItems::OrderId).uuid().not_null())
                     .col(ColumnDef::new(OrderItems::ProductId).uuid().not_null())
                     .col(ColumnDef::new(OrderItems::Position).integer().not_null())
-                    .col(ColumnDef::new(OrderItems::ProductName).string_len(200).not_null())
-                    .col(ColumnDef::new(OrderItems::UnitPriceMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(OrderItems::ProductName)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrderItems::UnitPriceMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OrderItems::Quantity).integer().not_null())
-                    .col(ColumnDef::new(OrderItems::LineTotalMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(OrderItems::LineTotalMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(OrderItems::OrderId)
@@ -197,13 +229,37 @@ impl MigrationTrait for M0002Orders {
                 Table::create()
                     .table(OrderStatusHistory::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(OrderStatusHistory::OrderId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(OrderStatusHistory::OrderId)
+                            .uuid()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OrderStatusHistory::Seq).integer().not_null())
-                    .col(ColumnDef::new(OrderStatusHistory::FromStatus).string_len(16).null())
-                    .col(ColumnDef::new(OrderStatusHistory::ToStatus).string_len(16).not_null())
-                    .col(ColumnDef::new(OrderStatusHistory::Reason).string_len(64).null())
-                    .col(ColumnDef::new(OrderStatusHistory::Cause).string_len(160).not_null())
-                    .col(ColumnDef::new(OrderStatusHistory::At).custom(ts()).not_null())
+                    .col(
+                        ColumnDef::new(OrderStatusHistory::FromStatus)
+                            .string_len(16)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrderStatusHistory::ToStatus)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrderStatusHistory::Reason)
+                            .string_len(64)
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrderStatusHistory::Cause)
+                            .string_len(160)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrderStatusHistory::At)
+                            .custom(ts())
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(OrderStatusHistory::OrderId)
@@ -245,8 +301,14 @@ enum StockReservations {
 }
 
 /// Products and stock reservations.
-#[derive(Debug, DeriveMigrationName)]
+#[derive(Debug)]
 pub struct M0002Products;
+
+impl MigrationName for M0002Products {
+    fn name(&self) -> &str {
+        "m0002_products"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for M0002Products {
@@ -258,15 +320,25 @@ impl MigrationTrait for M0002Products {
                     .if_not_exists()
                     .col(ColumnDef::new(Products::Id).uuid().not_null().primary_key())
                     .col(ColumnDef::new(Products::Name).string_len(200).not_null())
-                    .col(ColumnDef::new(Products::PriceMinor).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(Products::PriceMinor)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(Products::Currency).char_len(3).not_null())
                     .col(ColumnDef::new(Products::Stock).big_integer().not_null())
                     .col(ColumnDef::new(Products::Version).big_integer().not_null())
                     .col(ColumnDef::new(Products::CreatedAt).custom(ts()).not_null())
                     .col(ColumnDef::new(Products::UpdatedAt).custom(ts()).not_null())
                     // The last line of defence: no code path can store a negative stock.
-                    .check(("chk_products_stock_non_negative", Expr::col(Products::Stock).gte(0)))
-                    .check(("chk_products_price_positive", Expr::col(Products::PriceMinor).gt(0)))
+                    .check((
+                        "chk_products_stock_non_negative",
+                        Expr::col(Products::Stock).gte(0),
+                    ))
+                    .check((
+                        "chk_products_price_positive",
+                        Expr::col(Products::PriceMinor).gt(0),
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -276,10 +348,26 @@ impl MigrationTrait for M0002Products {
                     .table(StockReservations::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(StockReservations::OrderId).uuid().not_null())
-                    .col(ColumnDef::new(StockReservations::ProductId).uuid().not_null())
-                    .col(ColumnDef::new(StockReservations::Quantity).integer().not_null())
-                    .col(ColumnDef::new(StockReservations::Status).string_len(16).not_null())
-                    .col(ColumnDef::new(StockReservations::CreatedAt).custom(ts()).not_null())
+                    .col(
+                        ColumnDef::new(StockReservations::ProductId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockReservations::Quantity)
+                            .integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockReservations::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockReservations::CreatedAt)
+                            .custom(ts())
+                            .not_null(),
+                    )
                     // One reservation per order and product: a replayed order cannot reserve twice.
                     .primary_key(
                         Index::create()

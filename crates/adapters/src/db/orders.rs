@@ -135,19 +135,20 @@ impl OrderTx for SqlOrderTx {
             .exec_without_returning(&self.tx)
             .await
             .map_err(|e| store_err(e, "failed to insert the order"))?;
-        let items = order
-            .items()
-            .iter()
-            .enumerate()
-            .map(|(position, item)| order_items::ActiveModel {
-                order_id: Set(order.id().as_uuid()),
-                product_id: Set(item.product_id().as_uuid()),
-                position: Set(position as i32),
-                product_name: Set(item.product_name().to_owned()),
-                unit_price_minor: Set(item.unit_price().minor()),
-                quantity: Set(item.quantity().get() as i32),
-                line_total_minor: Set(item.line_total().minor()),
-            });
+        let items =
+            order
+                .items()
+                .iter()
+                .enumerate()
+                .map(|(position, item)| order_items::ActiveModel {
+                    order_id: Set(order.id().as_uuid()),
+                    product_id: Set(item.product_id().as_uuid()),
+                    position: Set(position as i32),
+                    product_name: Set(item.product_name().to_owned()),
+                    unit_price_minor: Set(item.unit_price().minor()),
+                    quantity: Set(item.quantity().get() as i32),
+                    line_total_minor: Set(item.line_total().minor()),
+                });
         order_items::Entity::insert_many(items)
             .exec_without_returning(&self.tx)
             .await
@@ -178,8 +179,14 @@ impl OrderTx for SqlOrderTx {
                 orders::Column::RejectionReason,
                 Expr::value(order.rejection_reason().map(|r| r.as_str())),
             )
-            .col_expr(orders::Column::Version, Expr::value(i64::from(order.version())))
-            .col_expr(orders::Column::UpdatedAt, Expr::value(to_naive(order.updated_at())))
+            .col_expr(
+                orders::Column::Version,
+                Expr::value(i64::from(order.version())),
+            )
+            .col_expr(
+                orders::Column::UpdatedAt,
+                Expr::value(to_naive(order.updated_at())),
+            )
             .filter(orders::Column::Id.eq(order.id().as_uuid()))
             .filter(orders::Column::Version.eq(i64::from(expected_version)))
             .exec(&self.tx)

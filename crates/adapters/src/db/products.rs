@@ -104,7 +104,12 @@ impl InventoryTx for SqlInventoryTx {
             .await
             .map_err(|e| store_err(e, "failed to lock the products"))?;
         rows.into_iter()
-            .map(|(id, stock)| Ok((ProductId::from_uuid(id), Stock::new(stock).map_err(corrupt)?)))
+            .map(|(id, stock)| {
+                Ok((
+                    ProductId::from_uuid(id),
+                    Stock::new(stock).map_err(corrupt)?,
+                ))
+            })
             .collect()
     }
 
@@ -115,9 +120,18 @@ impl InventoryTx for SqlInventoryTx {
     ) -> Result<bool, StoreError> {
         let q = i64::from(quantity.get());
         let result = products::Entity::update_many()
-            .col_expr(products::Column::Stock, Expr::col(products::Column::Stock).sub(q))
-            .col_expr(products::Column::Version, Expr::col(products::Column::Version).add(1))
-            .col_expr(products::Column::UpdatedAt, Expr::value(to_naive(Utc::now())))
+            .col_expr(
+                products::Column::Stock,
+                Expr::col(products::Column::Stock).sub(q),
+            )
+            .col_expr(
+                products::Column::Version,
+                Expr::col(products::Column::Version).add(1),
+            )
+            .col_expr(
+                products::Column::UpdatedAt,
+                Expr::value(to_naive(Utc::now())),
+            )
             .filter(products::Column::Id.eq(id.as_uuid()))
             .filter(products::Column::Stock.gte(q))
             .exec(&self.tx)
@@ -214,7 +228,12 @@ impl ProductStore for SqlProductStore {
             .all(&self.db)
             .await
             .map_err(|e| store_err(e, "failed to list products"))?;
-        let products = rows.into_iter().map(restore).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_rows(products, page.limit(), |p| p.id().as_uuid()))
+        let products = rows
+            .into_iter()
+            .map(restore)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(products, page.limit(), |p| {
+            p.id().as_uuid()
+        }))
     }
 }

@@ -103,3 +103,21 @@ pub async fn respond(checks: &[HealthCheck]) -> HttpResponse {
         HttpResponse::ServiceUnavailable().json(body)
     }
 }
+
+/// `healthcheck` subcommand of the binaries (container health checks without curl): succeeds
+/// when `http://127.0.0.1:{port}/health` answers 2xx within 3 seconds.
+pub async fn probe_local(port: u16) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()?;
+    let response = client
+        .get(format!("http://127.0.0.1:{port}/health"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "health answered {}",
+        response.status()
+    );
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! Exchanges, queues and bindings, declared idempotently before publishing or consuming.
+//!
+//! ```text
+//! {prefix}shop.events (topic) --routing keys--> {prefix}{service}.events (quorum, delivery limit)
+//!                                                   | reject / nack without requeue,
+//!                                                   | or delivery limit exceeded
+//!                                                   v  (dead-letter key = the queue's name)
+//! {prefix}shop.dlx (direct) --{prefix}{service}.events--> {prefix}{service}.events.dlq
+//! ```
+//!
+//! Dead letters are re-keyed with the queue's name so that each queue's rejects land in its own
+//! DLQ and only there, even when several services' queues are bound to the same routing key. The
+//! original routing key stays readable in the `x-death` header.
+
+use anyhow::Context;
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, ExchangeKind};
+
+use super::short;
+
+/// Names and settings of one consuming service's part of the broker topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// The shared durable topic exchange every event is published to.
+    pub exchange: String,
+    /// The shared durable direct exchange receiving dead letters.
+    pub dead_letter_exchange: String,
+    /// The service's durable quorum queue.
+    pub queue: String,
+    /// Where the service's queue dead-letters to.
+    pub dlq: String,
+    /// The routing keys the queue is bound to.
+    pub routing_keys: Vec<String>,
+    /// How many times a message may be returned to the queue (nack/reject with requeue, or a
+    /// consumer vanishing while holding it) before the broker dead-letters it. At least 1.
+    pub delivery_limit: u32,
+}
+
+impl Topology {
+    /// The topology of `service` (for example `order-service`). `prefix` is prepended to every
+    /// name so that tests and parallel environments can share a broker without seeing each
+    /// other's messages; it is empty in production.
+    pub fn for_service(
+        prefix: &str,
+        service: &str,
+        routing_keys: Vec<String>,
+        delivery_limit: u32,
+    ) -> Self {
+        let queue = format!("{prefix}{service}.events");
+        Self {
+            exchange: Self::exchange_name(prefix),
+            dead_letter_exchange: format!("{prefix}shop.dlx"),
+            dlq: format!("{queue}.dlq"),
+            queue,
+            routing_keys,
+            delivery_limit,
+        }
+    }
+
+    /// The name of the events exchange for `prefix`: what a publisher-only process needs.
+    pub fn exchange_name(prefix: &str) -> String {
+        format!("{prefix}shop.events")
+    }
+
+    /// Declares both exchanges, both queues and every binding. Idempotent: declaring an existing
+    /// entity with the same settings is a no-op. Declaring it with other settings (another delivery
+    /// limit, a classic queue under the same name) is refused by the broker and returned as an
+    /// error; the channel is then closed by the broker.
+    #[tracing::instrument(skip_all, fields(queue = %self.queue))]
+    pub async fn declare(&self, channel: &Channel) -> anyhow::Result<()> {
+        declare_exchange_only(channel, &self.exchange).await?;
+        declare_exchange(channel, &self.dead_letter_exchange, ExchangeKind::Direct).await?;
+
+        declare_queue(channel, &self.dlq, quorum_arguments()).await?;
+        channel
+            .queue_bind(
+                short(&self.dlq)?,
+                short(&self.dead_letter_exchange)?,
+                short(&self.queue)?,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "failed to bind `{}` to `{}`",
+                    self.dlq, self.dead_letter_exchange
+                )
+            })?;
+
+        declare_queue(channel, &self.queue, self.queue_arguments()).await?;
+        for key in &self.routing_keys {
+            channel
+                .queue_bind(
+                    short(&self.queue)?,
+                    short(&self.exchange)?,
+                    short(key)?,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .with_context(|| {
+                    format!(
+                        "failed to bind `{}` to `{}` with key `{key}`",
+                        self.queue, self.exchange
+                    )
+                })?;
+        }
+        tracing::debug!(routing_keys = ?self.routing_keys, "topology declared");
+        Ok(())
+    }
+
+    /// Deletes both queues (with their messages) and both exchanges. For tests and environments
+    /// torn down after use; the exchanges are shared by every service of the same prefix.
+    pub async fn delete(&self, channel: &Channel) -> anyhow::Result<()> {
+        for queue in [&self.queue, &self.dlq] {
+            channel
+                .queue_delete(short(queue)?, QueueDeleteOptions::default())
+                .await
+                .with_context(|| format!("failed to delete queue `{queue}`"))?;
+        }
+        for exchange in [&self.exchange, &self.dead_letter_exchange] {
+            channel
+                .exchange_delete(short(exchange)?, ExchangeDeleteOptions::default())
+                .await
+                .with_context(|| format!("failed to delete exchange `{exchange}`"))?;
+        }
+        Ok(())
+    }
+
+    fn queue_arguments(&self) -> FieldTable {
+        let mut arguments = quorum_arguments();
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from(self.dead_letter_exchange.as_str())),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(LongString::from(self.queue.as_str())),
+        );
+        // Always the same AMQP integer type: the broker compares declared arguments type and
+        // value, and a redeclaration must match the first one exactly.
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(i64::from(self.delivery_limit)),
+        );
+        arguments
+    }
+}
+
+/// Declares the durable topic exchange events are published to, and nothing else: enough for a
+/// process that only publishes. Idempotent.
+pub async fn declare_exchange_only(channel: &Channel, exchange: &str) -> anyhow::Result<()> {
+    declare_exchange(channel, exchange, ExchangeKind::Topic).await
+}
+
+async fn declare_exchange(
+    channel: &Channel,
+    exchange: &str,
+    kind: ExchangeKind,
+) -> anyhow::Result<()> {
+    channel
+        .exchange_declare(
+            short(exchange)?,
+            kind,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("failed to declare exchange `{exchange}`"))
+}
+
+async fn declare_queue(
+    channel: &Channel,
+    queue: &str,
+    arguments: FieldTable,
+) -> anyhow::Result<()> {
+    channel
+        .queue_declare(short(queue)?, QueueDeclareOptions::durable(), arguments)
+        .await
+        .with_context(|| format!("failed to declare queue `{queue}`"))?;
+    Ok(())
+}
+
+/// Quorum queues replicate through Raft, survive a node loss, and are the queue type that honours
+/// `x-delivery-limit` (the bound on redeliveries of a poison message).
+fn quorum_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString(LongString::from("quorum")),
+    );
+    arguments
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_derived_from_prefix_and_service() {
+        let topology = Topology::for_service(
+            "t1-",
+            "product-service",
+            vec!["order.created".to_owned()],
+            5,
+        );
+        assert_eq!(topology.exchange, "t1-shop.events");
+        assert_eq!(topology.dead_letter_exchange, "t1-shop.dlx");
+        assert_eq!(topology.queue, "t1-product-service.events");
+        assert_eq!(topology.dlq, "t1-product-service.events.dlq");
+        assert_eq!(topology.routing_keys, ["order.created"]);
+        assert_eq!(topology.exchange, Topology::exchange_name("t1-"));
+    }
+
+    #[test]
+    fn the_queue_dead_letters_to_its_own_dlq_with_a_delivery_limit() {
+        let topology = Topology::for_service("", "order-service", vec![], 7);
+        let arguments = topology.queue_arguments();
+        let arguments = arguments.inner();
+        assert_eq!(
+            arguments.get("x-queue-type"),
+            Some(&AMQPValue::LongString("quorum".into()))
+        );
+        assert_eq!(
+            arguments.get("x-dead-letter-exchange"),
+            Some(&AMQPValue::LongString("shop.dlx".into()))
+        );
+        assert_eq!(
+            arguments.get("x-dead-letter-routing-key"),
+            Some(&AMQPValue::LongString("order-service.events".into()))
+        );
+        assert_eq!(
+            arguments.get("x-delivery-limit"),
+            Some(&AMQPValue::LongLongInt(7))
+        );
+    }
+}
