@@ -137,12 +137,29 @@ impl OutboxSignal {
     }
 }
 
+/// Whether the database gave up on the statement for a reason worth retrying: a deadlock
+/// (SQLSTATE 40001) or a lock wait timeout (MySQL 1205).
+fn is_transient(e: &DbErr) -> bool {
+    let runtime = match e {
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    match runtime {
+        sea_orm::RuntimeErr::SqlxError(err) => err.as_database_error().is_some_and(|db| {
+            db.code().as_deref() == Some("40001")
+                || db
+                    .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|m| m.number() == 1205)
+        }),
+        _ => false,
+    }
+}
+
 pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
-    match e {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-            StoreError::Unavailable(anyhow::Error::new(e).context(what))
-        }
-        other => StoreError::Unknown(anyhow::Error::new(other).context(what)),
+    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || is_transient(&e) {
+        StoreError::Unavailable(anyhow::Error::new(e).context(what))
+    } else {
+        StoreError::Unknown(anyhow::Error::new(e).context(what))
     }
 }
 

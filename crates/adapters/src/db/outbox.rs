@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, IsolationLevel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::entities::outbox;
@@ -66,9 +66,12 @@ impl OutboxBatch for SqlOutboxBatch {
 #[async_trait]
 impl OutboxStore for SqlOutboxStore {
     async fn claim(&self, limit: u32) -> Result<Box<dyn OutboxBatch>, StoreError> {
+        // READ COMMITTED: the claim then locks only the rows it returns. Under REPEATABLE READ
+        // it would also lock the index gaps, and every concurrent outbox insert (each order
+        // placed) would wait on the relay, or deadlock with it.
         let tx = self
             .db
-            .begin()
+            .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
             .await
             .map_err(|e| store_err(e, "failed to begin an outbox batch"))?;
         let rows = outbox::Entity::find()

@@ -23,19 +23,14 @@ pub const BOUND_KEY: &str = "order.created";
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
 pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:15673/%2f".to_owned())
+    std::env::var("TEST_AMQP_URL").expect(
+        "TEST_AMQP_URL is not set: run `make test`, which starts RabbitMQ, or point it at a broker",
+    )
 }
 
 fn init_tracing() {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| "info".into()),
-            )
-            .with_test_writer()
-            .try_init();
+        adapters::telemetry::init("amqp-tests");
     }
 }
 

@@ -1,8 +1,8 @@
 //! Integration tests of the RabbitMQ adapter against a real broker.
 //!
-//! The broker is read from `TEST_AMQP_URL` (default: the local test infrastructure at
-//! `amqp://guest:guest@127.0.0.1:15673/%2f`). Every test declares its own topology under a unique
-//! prefix and deletes it at the end, so tests run in parallel on one broker.
+//! The broker is read from `TEST_AMQP_URL` (set by `make test`, which starts one). Every test
+//! declares its own topology under a unique prefix and deletes it at the end, so tests run in
+//! parallel on one broker.
 //!
 //! Layout: `helpers` (broker fixture, scripted handler, TCP proxy to cut connections),
 //! `topology`, `publisher`, `consumer`.
