@@ -11,7 +11,6 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust from https:
 
 INFRA_DIR="${INFRA_DIR:-$root/target/run-infra}"
 export INFRA_DIR
-record="$INFRA_DIR/started-by-run"
 pids=()
 cleanup() {
   trap - EXIT INT TERM
@@ -32,7 +31,7 @@ APP__HTTP__PORT=3000 APP__DATABASE__URL="$TEST_MYSQL_URL/productdb" \
   target/debug/product-service &
 pids+=($!)
 for _ in $(seq 1 100); do
-  curl -fsS http://127.0.0.1:3000/health >/dev/null 2>&1 && break
+  APP__HTTP__PORT=3000 target/debug/product-service healthcheck >/dev/null 2>&1 && break
   sleep 0.2
 done
 APP__HTTP__PORT=8080 APP__DATABASE__URL="$TEST_MYSQL_URL/orderdb" \
@@ -46,5 +45,4 @@ cat <<MSG
   Ctrl-C stops everything.
 
 MSG
-: "$record"
 wait -n "${pids[@]}"
