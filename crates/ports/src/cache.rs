@@ -8,7 +8,7 @@ use async_trait::async_trait;
 /// A string key-value cache with per-entry expiry. Implementations apply their configured key
 /// prefix, bound every call by a short timeout, and treat every failure as a miss (or a no-op
 /// for writes), logging and counting it instead of returning it.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
     /// The values of `keys`, in order; `None` for a miss (or an outage). One round trip.

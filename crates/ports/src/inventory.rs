@@ -25,7 +25,7 @@ pub const CONSUMER: &str = "product-service";
 
 /// One database transaction of the product service. Dropping it without
 /// [`InventoryTx::commit`] rolls everything back.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait InventoryTx: Send {
     /// Records that `consumer` handled `message_id`. Returns `false` when it already had.
@@ -64,7 +64,7 @@ pub trait InventoryTx: Send {
 }
 
 /// Product persistence.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait ProductStore: Send + Sync + 'static {
     /// Starts a transaction.
@@ -359,5 +359,219 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
                 HandleOutcome::DeadLetter(DecodeError::UnknownType(other.to_owned()).to_string())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::MockCache;
+    use crate::events::OrderedItemV1;
+
+    fn policy() -> CachePolicy {
+        CachePolicy {
+            ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(5),
+        }
+    }
+
+    fn order_created(items: &[(ProductId, u32)]) -> (OrderId, InboundMessage) {
+        let order_id = OrderId::new();
+        let msg = OutboxMessage::new(
+            &OrderCreatedV1 {
+                order_id,
+                items: items
+                    .iter()
+                    .map(|(product_id, quantity)| OrderedItemV1 {
+                        product_id: *product_id,
+                        quantity: *quantity,
+                    })
+                    .collect(),
+            },
+            crate::now(),
+        );
+        (
+            order_id,
+            InboundMessage {
+                message_id: Some(msg.id),
+                routing_key: keys::ORDER_CREATED.into(),
+                body: msg.payload.into_bytes(),
+                redelivered: false,
+            },
+        )
+    }
+
+    fn service(
+        tx: MockInventoryTx,
+        cache: MockCache,
+    ) -> ProductService<MockProductStore, MockCache> {
+        let mut store = MockProductStore::new();
+        store.expect_begin().return_once(move || Ok(Box::new(tx)));
+        ProductService::new(store, cache, policy())
+    }
+
+    fn stock(n: i64) -> Stock {
+        Stock::new(n).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_covered_order_is_reserved_line_by_line_in_ascending_product_order() {
+        let (a, b) = (ProductId::new(), ProductId::new());
+        // Sent in descending order; must be locked and decremented ascending.
+        let (order_id, msg) = order_created(&[(b, 1), (a, 2)]);
+        let mut tx = MockInventoryTx::new();
+        let mut seq = mockall::Sequence::new();
+        tx.expect_record_inbox()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(true));
+        tx.expect_lock_stock()
+            .times(1)
+            .in_sequence(&mut seq)
+            .withf(move |ids| ids == [a, b])
+            .returning(move |_| Ok(HashMap::from([(a, stock(5)), (b, stock(1))])));
+        for (id, q) in [(a, 2), (b, 1)] {
+            tx.expect_decrement_stock()
+                .times(1)
+                .in_sequence(&mut seq)
+                .withf(move |p, qty| *p == id && qty.get() == q)
+                .returning(|_, _| Ok(true));
+            tx.expect_insert_reservation()
+                .times(1)
+                .in_sequence(&mut seq)
+                .withf(move |o, p, qty| *o == order_id && *p == id && qty.get() == q)
+                .returning(|_, _, _| Ok(()));
+        }
+        tx.expect_enqueue()
+            .times(1)
+            .in_sequence(&mut seq)
+            .withf(|m| m.routing_key == keys::ORDER_QTY_CONFIRMED)
+            .returning(|_| Ok(()));
+        tx.expect_commit()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|| Ok(()));
+        let mut cache = MockCache::new();
+        cache
+            .expect_delete()
+            .times(1)
+            .withf(move |keys| keys.len() == 2)
+            .returning(|_| ());
+        assert_eq!(service(tx, cache).handle(&msg).await, HandleOutcome::Ack);
+    }
+
+    #[tokio::test]
+    async fn one_short_line_reserves_nothing_and_answers_qty_failed() {
+        let (a, b) = (ProductId::new(), ProductId::new());
+        let (order_id, msg) = order_created(&[(a, 2), (b, 2)]);
+        let mut tx = MockInventoryTx::new();
+        tx.expect_record_inbox().returning(|_, _| Ok(true));
+        tx.expect_lock_stock()
+            .returning(move |_| Ok(HashMap::from([(a, stock(5)), (b, stock(1))])));
+        tx.expect_decrement_stock().never();
+        tx.expect_insert_reservation().never();
+        tx.expect_enqueue()
+            .times(1)
+            .withf(move |m| {
+                let env: Envelope<OrderQtyFailedV1> = events::decode(m.payload.as_bytes()).unwrap();
+                env.data.order_id == order_id
+                    && env.data.reason == "insufficient_stock"
+                    && env.data.failing_items
+                        == vec![FailedItemV1 {
+                            product_id: b,
+                            requested: 2,
+                            available: 1,
+                        }]
+            })
+            .returning(|_| Ok(()));
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        let mut cache = MockCache::new();
+        cache.expect_delete().never();
+        assert_eq!(service(tx, cache).handle(&msg).await, HandleOutcome::Ack);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_product_fails_the_order_with_that_reason() {
+        let a = ProductId::new();
+        let (_, msg) = order_created(&[(a, 1)]);
+        let mut tx = MockInventoryTx::new();
+        tx.expect_record_inbox().returning(|_, _| Ok(true));
+        tx.expect_lock_stock().returning(|_| Ok(HashMap::new()));
+        tx.expect_enqueue()
+            .withf(|m| m.payload.contains("\"reason\":\"unknown_product\""))
+            .returning(|_| Ok(()));
+        tx.expect_commit().returning(|| Ok(()));
+        assert_eq!(
+            service(tx, MockCache::new()).handle(&msg).await,
+            HandleOutcome::Ack
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_already_in_the_inbox_has_no_effect() {
+        let (_, msg) = order_created(&[(ProductId::new(), 1)]);
+        let mut tx = MockInventoryTx::new();
+        tx.expect_record_inbox().returning(|_, _| Ok(false));
+        tx.expect_lock_stock().never();
+        tx.expect_enqueue().never();
+        tx.expect_commit().never();
+        assert_eq!(
+            service(tx, MockCache::new()).handle(&msg).await,
+            HandleOutcome::Ack
+        );
+    }
+
+    #[tokio::test]
+    async fn a_quantity_out_of_range_is_dead_lettered() {
+        let (_, msg) = order_created(&[(ProductId::new(), 0)]);
+        let mut store = MockProductStore::new();
+        store.expect_begin().never();
+        let service = ProductService::new(store, MockCache::new(), policy());
+        assert!(matches!(
+            service.handle(&msg).await,
+            HandleOutcome::DeadLetter(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_cached_product_is_served_without_the_database() {
+        let product = Product::create(
+            ProductId::new(),
+            ProductName::parse("Cached").unwrap(),
+            Money::parse("2.00", Currency::USD).unwrap(),
+            stock(3),
+            crate::now(),
+        )
+        .unwrap();
+        let entry = serde_json::to_string(&CachedProduct::of(&product)).unwrap();
+        let mut cache = MockCache::new();
+        cache
+            .expect_get_many()
+            .returning(move |_| vec![Some(entry.clone())]);
+        let mut store = MockProductStore::new();
+        store.expect_find().never();
+        let service = ProductService::new(store, cache, policy());
+        let (found, status) = service.get_product(product.id()).await.unwrap();
+        assert_eq!(status, CacheStatus::Hit);
+        assert_eq!(found, Some(product));
+    }
+
+    #[tokio::test]
+    async fn a_miss_reads_the_database_and_fills_the_cache() {
+        let id = ProductId::new();
+        let mut cache = MockCache::new();
+        cache.expect_get_many().returning(|_| vec![None]);
+        cache
+            .expect_set_many()
+            .times(1)
+            .withf(|entries, ttl| {
+                entries[0].1.contains("\"state\":\"missing\"") && *ttl == Duration::from_secs(5)
+            })
+            .returning(|_, _| ());
+        let mut store = MockProductStore::new();
+        store.expect_find().times(1).returning(|_| Ok(None));
+        let service = ProductService::new(store, cache, policy());
+        let (found, status) = service.get_product(id).await.unwrap();
+        assert_eq!((found, status), (None, CacheStatus::Miss));
     }
 }

@@ -31,7 +31,7 @@ pub enum HandleOutcome {
 }
 
 /// Applies one kind of inbound message. Implementations make the effect idempotent (inbox).
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait MessageHandler: Send + Sync + 'static {
     /// The routing keys this handler consumes (the queue is bound to them).
@@ -58,7 +58,7 @@ pub enum PublishError {
 }
 
 /// Publishes messages with publisher confirms.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EventPublisher: Send + Sync + 'static {
     /// Publishes every message and waits for the broker's confirmations. The result for each

@@ -85,7 +85,7 @@ impl<T> Page<T> {
 
 /// Unpublished outbox rows claimed by one relay pass. Rows stay locked against other relays
 /// (replicas) until the batch commits or is dropped.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboxBatch: Send {
     /// The claimed messages, in outbox order.
@@ -97,7 +97,7 @@ pub trait OutboxBatch: Send {
 }
 
 /// The outbox as the relay sees it.
-#[cfg_attr(feature = "mocks", mockall::automock)]
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
     /// Claims up to `limit` unpublished messages, oldest first, skipping rows another relay
