@@ -114,7 +114,8 @@ pub struct AmqpSettings {
     pub prefix: String,
     /// Unacknowledged deliveries per consumer.
     pub prefetch: u16,
-    /// Deliveries of one message before it is dead-lettered.
+    /// Redeliveries of a failing message before it is dead-lettered (the quorum queue's
+    /// `x-delivery-limit`).
     pub delivery_limit: u32,
     /// Pause before a failed message goes back to the queue, in milliseconds.
     pub retry_delay_ms: u64,
