@@ -127,6 +127,12 @@ impl ApiError {
         self
     }
 
+    /// Keeps the underlying cause for the log (never shown to the client).
+    pub fn caused_by(mut self, source: anyhow::Error) -> Self {
+        self.source = Some(source);
+        self
+    }
+
     /// `400 validation_failed` naming each failing field.
     pub fn validation(errors: Vec<FieldError>) -> Self {
         let detail = errors

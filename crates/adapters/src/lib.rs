@@ -6,6 +6,7 @@
 //! - [`redis_cache`]: the Redis cache (deadpool-redis), where an outage is a miss.
 //! - [`catalog_client`]: the HTTP product catalogue the order service reads prices from.
 //! - [`relay`]: the outbox relay task.
+//! - [`runtime`]: background tasks sharing one shutdown token, signal handling, serving.
 //! - [`http`]: inbound actix helpers shared by both services: problem+json errors, JSON
 //!   bodies with per-field errors, cursors, health.
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).

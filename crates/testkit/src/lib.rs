@@ -460,10 +460,29 @@ impl TestSystem {
             .expect("redis GET")
     }
 
-    /// Stops both services.
+    /// Stops both services, then drops this test's databases, queues and exchanges so that
+    /// repeated runs do not pile them up in the test servers.
     pub async fn stop(mut self) {
         self.order.stop().await;
         self.product.stop().await;
+        let (conn, channel) = self.amqp_channel().await;
+        for (service, keys) in [("order-service", vec![]), ("product-service", vec![])] {
+            self.topology(service, &keys)
+                .delete(&channel)
+                .await
+                .expect("delete the test topology");
+        }
+        conn.close(200, "test done".into()).await.ok();
+        let server = Database::connect(format!("{}/", self.infra.mysql_url))
+            .await
+            .expect("database server");
+        for url in [&self.product_db_url, &self.order_db_url] {
+            let name = url.rsplit('/').next().expect("a database name");
+            server
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await
+                .expect("drop the test database");
+        }
     }
 }
 

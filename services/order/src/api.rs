@@ -123,7 +123,7 @@ fn place_error(e: PlaceOrderError, request: &[OrderLine]) -> ApiError {
         )
         .detail("prices could not be read from the product service; retry shortly")
         .retry_after(1)
-        .with("cause", format!("{:#}", anyhow::Error::from(e))),
+        .caused_by(e.into()),
         PlaceOrderError::Invalid(e) => ApiError::validation(vec![FieldError::new("items", e)]),
         PlaceOrderError::CurrencyMismatch { .. } => ApiError::internal(anyhow::Error::new(e)),
         PlaceOrderError::Store(e) => e.into(),
