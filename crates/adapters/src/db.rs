@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait};
-use sea_orm_migration::MigratorTrait;
 use tokio::sync::Notify;
 
 use ports::{OutboxMessage, StoreError};
@@ -80,20 +79,6 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     .with_context(|| format!("failed to create database {name}"))?;
     db.close().await.ok();
     Ok(())
-}
-
-/// Applies the order database's pending migrations.
-pub async fn migrate_orders(db: &DatabaseConnection) -> anyhow::Result<()> {
-    OrderMigrator::up(db, None)
-        .await
-        .context("failed to migrate the order database")
-}
-
-/// Applies the product database's pending migrations.
-pub async fn migrate_products(db: &DatabaseConnection) -> anyhow::Result<()> {
-    ProductMigrator::up(db, None)
-        .await
-        .context("failed to migrate the product database")
 }
 
 /// Checks that the database answers (for `/health`).

@@ -4,6 +4,7 @@
 //! - [`db`]: sea-orm stores for orders, products, the outbox and the inbox, and migrations.
 //! - [`amqp`]: RabbitMQ topology, publisher (confirms + mandatory) and consumer (lapin).
 //! - [`redis_cache`]: the Redis cache (deadpool-redis), where an outage is a miss.
+//! - [`cli`]: the subcommands both binaries share.
 //! - [`catalog_client`]: the HTTP product catalogue the order service reads prices from.
 //! - [`relay`]: the outbox relay task.
 //! - [`runtime`]: background tasks sharing one shutdown token, signal handling, serving.
@@ -11,9 +12,11 @@
 //!   bodies with per-field errors, cursors, health.
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
 //! - [`telemetry`]: JSON logs through tracing.
+//! - [`wiring`]: composition steps both services share (database, messaging, health).
 
 pub mod amqp;
 pub mod catalog_client;
+pub mod cli;
 pub mod db;
 pub mod http;
 pub mod redis_cache;
@@ -21,3 +24,4 @@ pub mod relay;
 pub mod runtime;
 pub mod settings;
 pub mod telemetry;
+pub mod wiring;

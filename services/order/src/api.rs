@@ -1,11 +1,9 @@
 //! HTTP handlers of the order service.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ETag, EntityTag};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use std::collections::HashMap;
 
 use adapters::http::{ApiError, Cursor, FieldError, JsonBody, page_request, parse_id};
 use domain::{
@@ -287,21 +285,4 @@ pub async fn list_orders_of_product(
         ..OrderFilter::default()
     };
     list(&orders, filter, query.limit, query.cursor.as_deref()).await
-}
-
-/// Reports the service's dependencies.
-#[utoipa::path(
-    get,
-    path = "/health",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Healthy or degraded (serving)", body = adapters::http::health::HealthReport),
-        (status = 503, description = "Unhealthy (the database is down)", body = adapters::http::health::HealthReport),
-    )
-)]
-#[get("/health")]
-pub async fn health(
-    checks: web::Data<Arc<Vec<adapters::http::health::HealthCheck>>>,
-) -> HttpResponse {
-    adapters::http::health::respond(&checks).await
 }

@@ -1,54 +1,43 @@
 //! `order-service [serve|migrate|openapi|healthcheck]`
 
-use anyhow::Context;
+use adapters::cli::ServiceBinary;
+use adapters::db::OrderMigrator;
 use order_service::{Application, Settings};
 use utoipa::OpenApi;
 
-const USAGE: &str = "usage: order-service [serve|migrate|openapi|healthcheck]
-  serve        run the service (default)
-  migrate      apply database migrations and exit
-  openapi      print the OpenAPI document
-  healthcheck  exit 0 when the local instance's /health answers 200";
+struct Binary;
+
+impl ServiceBinary for Binary {
+    const NAME: &'static str = "order-service";
+    type Settings = Settings;
+
+    fn load() -> anyhow::Result<Settings> {
+        Settings::load()
+    }
+
+    fn port(settings: &Settings) -> u16 {
+        settings.http.port
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        order_service::openapi::ApiDoc::openapi()
+    }
+
+    async fn serve(settings: Settings) -> anyhow::Result<()> {
+        Application::build(settings)
+            .await?
+            .run_until_stopped(adapters::runtime::shutdown_signal())
+            .await
+    }
+
+    async fn migrate(settings: Settings) -> anyhow::Result<()> {
+        adapters::wiring::open_database::<OrderMigrator>(&settings.database)
+            .await
+            .map(drop)
+    }
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let command = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "serve".to_owned());
-    match command.as_str() {
-        "serve" => {
-            adapters::telemetry::init("order-service");
-            let settings = Settings::load()?;
-            let app = Application::build(settings).await?;
-            app.run_until_stopped(adapters::runtime::shutdown_signal())
-                .await
-        }
-        "migrate" => {
-            adapters::telemetry::init("order-service");
-            let settings = Settings::load()?;
-            if settings.database.create_if_missing {
-                adapters::db::ensure_database(&settings.database.url).await?;
-            }
-            let conn = adapters::db::connect(&settings.database.options()).await?;
-            adapters::db::migrate_orders(&conn).await?;
-            tracing::info!("migrations applied");
-            Ok(())
-        }
-        "openapi" => {
-            let doc = order_service::openapi::ApiDoc::openapi()
-                .to_pretty_json()
-                .context("failed to render the OpenAPI document")?;
-            println!("{doc}");
-            Ok(())
-        }
-        "healthcheck" => {
-            let settings = Settings::load()?;
-            adapters::http::health::probe_local(settings.http.port).await
-        }
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => anyhow::bail!("unknown command `{other}`\n{USAGE}"),
-    }
+    adapters::cli::main::<Binary>().await
 }

@@ -15,7 +15,7 @@ use utoipa::OpenApi;
         crate::api::get_order,
         crate::api::list_orders,
         crate::api::list_orders_of_product,
-        crate::api::health,
+        adapters::http::health::health,
     ),
     tags(
         (name = "orders", description = "Orders and their status"),

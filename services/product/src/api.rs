@@ -1,7 +1,5 @@
 //! HTTP handlers of the product service.
 
-use std::sync::Arc;
-
 use actix_web::http::header::{self, ETag, EntityTag};
 use actix_web::{HttpResponse, get, post, web};
 
@@ -168,21 +166,4 @@ pub async fn list_products(
         items: page.items.iter().map(ProductResponse::from).collect(),
         next_cursor: page.next_after.map(|id| Cursor(id).encode()),
     }))
-}
-
-/// Reports the service's dependencies.
-#[utoipa::path(
-    get,
-    path = "/health",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Healthy or degraded (serving)", body = adapters::http::health::HealthReport),
-        (status = 503, description = "Unhealthy (the database is down)", body = adapters::http::health::HealthReport),
-    )
-)]
-#[get("/health")]
-pub async fn health(
-    checks: web::Data<Arc<Vec<adapters::http::health::HealthCheck>>>,
-) -> HttpResponse {
-    adapters::http::health::respond(&checks).await
 }

@@ -14,7 +14,7 @@ use utoipa::OpenApi;
         crate::api::create_product,
         crate::api::get_product,
         crate::api::list_products,
-        crate::api::health,
+        adapters::http::health::health,
     ),
     tags(
         (name = "products", description = "Products and their stock"),

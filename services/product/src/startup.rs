@@ -1,7 +1,6 @@
 //! Composition root: builds the adapters, hands them to the use cases, and starts HTTP, the
 //! consumer and the outbox relay.
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,13 +10,12 @@ use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use adapters::amqp::{self, RabbitMqPublisher, Topology};
-use adapters::db::{self, OutboxSignal, SqlOutboxStore, SqlProductStore};
-use adapters::http::health::HealthCheck;
+use adapters::db::{OutboxSignal, ProductMigrator, SqlProductStore};
+use adapters::http::health::{self, HealthChecks};
 use adapters::redis_cache::RedisCache;
 use adapters::runtime::Background;
+use adapters::wiring;
 use domain::Currency;
-use ports::MessageHandler;
 use ports::inventory::{CachePolicy, ProductService};
 
 use crate::api::{self, DeploymentCurrency};
@@ -50,17 +48,11 @@ impl Application {
     /// listener (port 0 picks a free port) and starts the background tasks.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
-        if settings.database.create_if_missing {
-            db::ensure_database(&settings.database.url).await?;
-        }
-        let conn = db::connect(&settings.database.options()).await?;
-        db::migrate_products(&conn).await?;
-
+        let conn = wiring::open_database::<ProductMigrator>(&settings.database).await?;
         let signal = OutboxSignal::new();
-        let store = SqlProductStore::new(conn.clone(), signal.clone());
         let cache = RedisCache::new(&settings.redis.options())?;
         let products: Arc<Products> = Arc::new(ProductService::new(
-            store,
+            SqlProductStore::new(conn.clone(), signal.clone()),
             cache.clone(),
             CachePolicy {
                 ttl: Duration::from_secs(settings.redis.ttl_secs),
@@ -68,100 +60,24 @@ impl Application {
             },
         ));
 
-        let amqp_settings = &settings.amqp;
-        let topology = Topology::for_service(
-            &amqp_settings.prefix,
-            SERVICE,
-            products
-                .routing_keys()
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            amqp_settings.delivery_limit,
-        );
-        let setup = amqp::connect(&amqp_settings.url, SERVICE).await?;
-        let channel = setup
-            .create_channel()
-            .await
-            .context("failed to open an AMQP channel")?;
-        topology.declare(&channel).await?;
-        setup.close(200, "topology declared".into()).await.ok();
-
-        let publisher = Arc::new(
-            RabbitMqPublisher::new(
-                amqp_settings.url.clone(),
-                SERVICE,
-                topology.exchange.clone(),
-            )
-            .with_confirm_timeout(Duration::from_millis(amqp_settings.confirm_timeout_ms)),
-        );
-
         let mut background = Background::new();
-        background.spawn(
-            "outbox-relay",
-            adapters::relay::run_relay(
-                Arc::new(SqlOutboxStore::new(conn.clone())),
-                publisher.clone(),
-                signal,
-                settings.outbox.relay_options(),
-                background.token(),
-            ),
-        );
-        let consumer = amqp::run_consumer(
-            amqp_settings.url.clone(),
-            SERVICE.to_owned(),
-            topology,
-            products.clone() as Arc<dyn MessageHandler>,
-            amqp_settings.prefetch,
-            Duration::from_millis(amqp_settings.retry_delay_ms),
-            background.token(),
-        );
-        background.spawn("consumer", async move {
-            if let Err(e) = consumer.await {
-                tracing::error!(error = %format!("{e:#}"), "consumer stopped");
-            }
-        });
+        let publisher = wiring::start_messaging(
+            SERVICE,
+            &settings.amqp,
+            &settings.outbox,
+            &conn,
+            signal,
+            products.clone(),
+            &mut background,
+        )
+        .await?;
+        let checks = web::Data::new(HealthChecks(Arc::new(wiring::standard_checks(
+            &conn, &cache, &publisher,
+        ))));
 
-        let checks = Arc::new(vec![
-            HealthCheck::critical("database", {
-                let conn = conn.clone();
-                move || {
-                    let conn = conn.clone();
-                    async move { db::ping(&conn).await }
-                }
-            }),
-            HealthCheck::optional("redis", {
-                let cache = cache.clone();
-                move || {
-                    let cache = cache.clone();
-                    async move { cache.ping().await }
-                }
-            }),
-            HealthCheck::optional("rabbitmq", {
-                let publisher = publisher.clone();
-                move || {
-                    let publisher = publisher.clone();
-                    async move {
-                        publisher
-                            .ensure_connected()
-                            .await
-                            .map_err(anyhow::Error::from)
-                    }
-                }
-            }),
-        ]);
-
-        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))
-            .with_context(|| {
-                format!(
-                    "failed to bind {}:{}",
-                    settings.http.host, settings.http.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
+        let (listener, port) = wiring::bind(&settings.http)?;
         let products = web::Data::from(products);
         let currency = web::Data::new(DeploymentCurrency(currency));
-        let checks = web::Data::new(checks);
         let openapi = ApiDoc::openapi();
         let mut server = HttpServer::new(move || {
             App::new()
@@ -172,7 +88,7 @@ impl Application {
                 .service(api::create_product)
                 .service(api::get_product)
                 .service(api::list_products)
-                .service(api::health)
+                .service(health::health)
                 .service(
                     SwaggerUi::new("/swagger-ui/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),

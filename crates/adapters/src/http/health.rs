@@ -94,9 +94,23 @@ pub async fn report(checks: &[HealthCheck], timeout: Duration) -> (bool, HealthR
     (!critical_down, HealthReport { status, services })
 }
 
-/// The `/health` response: 200 when serving (healthy or degraded), 503 when unhealthy.
-pub async fn respond(checks: &[HealthCheck]) -> HttpResponse {
-    let (serving, body) = report(checks, Duration::from_secs(2)).await;
+/// The dependency checks of a service, as shared with the `/health` handler.
+#[derive(Debug, Clone)]
+pub struct HealthChecks(pub Arc<Vec<HealthCheck>>);
+
+/// Reports the service's dependencies.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Healthy, or degraded but serving (a cache, broker or peer is down)", body = HealthReport),
+        (status = 503, description = "Unhealthy: the database is down", body = HealthReport),
+    )
+)]
+#[actix_web::get("/health")]
+pub async fn health(checks: actix_web::web::Data<HealthChecks>) -> HttpResponse {
+    let (serving, body) = report(&checks.0, Duration::from_secs(2)).await;
     if serving {
         HttpResponse::Ok().json(body)
     } else {

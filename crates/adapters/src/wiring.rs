@@ -1,0 +1,135 @@
+//! Wiring shared by both composition roots: the database, messaging (topology, publisher,
+//! outbox relay, consumer), the standard health checks and the listener.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+
+use crate::amqp::{self, RabbitMqPublisher, Topology};
+use crate::db::{self, OutboxSignal, SqlOutboxStore};
+use crate::http::health::HealthCheck;
+use crate::redis_cache::RedisCache;
+use crate::runtime::Background;
+use crate::settings::{AmqpSettings, DatabaseSettings, HttpSettings, OutboxSettings};
+use ports::MessageHandler;
+
+/// Opens the pool (creating the database first when configured to) and applies `M`'s
+/// pending migrations.
+pub async fn open_database<M: MigratorTrait>(
+    settings: &DatabaseSettings,
+) -> anyhow::Result<DatabaseConnection> {
+    if settings.create_if_missing {
+        db::ensure_database(&settings.url).await?;
+    }
+    let conn = db::connect(&settings.options()).await?;
+    M::up(&conn, None)
+        .await
+        .context("failed to apply the database migrations")?;
+    Ok(conn)
+}
+
+/// Declares the service's topology, then starts the outbox relay (publishing the rows of
+/// `conn`'s outbox, woken by `signal`) and the consumer feeding `handler`, both tied to
+/// `background`. Returns the publisher, whose connection state the health check reads.
+pub async fn start_messaging(
+    service: &'static str,
+    amqp_settings: &AmqpSettings,
+    outbox: &OutboxSettings,
+    conn: &DatabaseConnection,
+    signal: OutboxSignal,
+    handler: Arc<dyn MessageHandler>,
+    background: &mut Background,
+) -> anyhow::Result<Arc<RabbitMqPublisher>> {
+    let topology = Topology::for_service(
+        &amqp_settings.prefix,
+        service,
+        handler
+            .routing_keys()
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        amqp_settings.delivery_limit,
+    );
+    let setup = amqp::connect(&amqp_settings.url, service).await?;
+    let channel = setup
+        .create_channel()
+        .await
+        .context("failed to open an AMQP channel")?;
+    topology.declare(&channel).await?;
+    channel.close(200, "topology declared".into()).await.ok();
+    setup.close(200, "topology declared".into()).await.ok();
+
+    let publisher = Arc::new(
+        RabbitMqPublisher::new(
+            amqp_settings.url.clone(),
+            service,
+            topology.exchange.clone(),
+        )
+        .with_confirm_timeout(Duration::from_millis(amqp_settings.confirm_timeout_ms)),
+    );
+    background.spawn(
+        "outbox-relay",
+        crate::relay::run_relay(
+            Arc::new(SqlOutboxStore::new(conn.clone())),
+            publisher.clone(),
+            signal,
+            outbox.relay_options(),
+            background.token(),
+        ),
+    );
+    let consumer = amqp::run_consumer(
+        amqp_settings.url.clone(),
+        service.to_owned(),
+        topology,
+        handler,
+        amqp_settings.prefetch,
+        Duration::from_millis(amqp_settings.retry_delay_ms),
+        background.token(),
+    );
+    background.spawn("consumer", async move {
+        if let Err(e) = consumer.await {
+            tracing::error!(error = %format!("{e:#}"), "consumer stopped");
+        }
+    });
+    Ok(publisher)
+}
+
+/// The checks every service reports: its database (critical), Redis and RabbitMQ.
+pub fn standard_checks(
+    conn: &DatabaseConnection,
+    cache: &RedisCache,
+    publisher: &Arc<RabbitMqPublisher>,
+) -> Vec<HealthCheck> {
+    let (conn, cache, publisher) = (conn.clone(), cache.clone(), publisher.clone());
+    vec![
+        HealthCheck::critical("database", move || {
+            let conn = conn.clone();
+            async move { db::ping(&conn).await }
+        }),
+        HealthCheck::optional("redis", move || {
+            let cache = cache.clone();
+            async move { cache.ping().await }
+        }),
+        HealthCheck::optional("rabbitmq", move || {
+            let publisher = publisher.clone();
+            async move {
+                publisher
+                    .ensure_connected()
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        }),
+    ]
+}
+
+/// Binds the HTTP listener (port 0 picks a free port) and returns it with its port.
+pub fn bind(http: &HttpSettings) -> anyhow::Result<(TcpListener, u16)> {
+    let listener = TcpListener::bind((http.host.as_str(), http.port))
+        .with_context(|| format!("failed to bind {}:{}", http.host, http.port))?;
+    let port = listener.local_addr()?.port();
+    Ok((listener, port))
+}
