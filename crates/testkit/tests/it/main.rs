@@ -3,6 +3,7 @@
 //! Black-box tests: both services on port 0 against real MariaDB, Redis and RabbitMQ, each
 //! test isolated by its own databases, exchange/queue prefix and Redis key prefix.
 
+mod contracts;
 mod docs;
 mod flow;
 mod messaging;
