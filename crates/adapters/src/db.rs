@@ -33,14 +33,38 @@ pub struct DbOptions {
     pub acquire_timeout: Duration,
 }
 
+/// Whether `url` names an SQLite database (`sqlite://path` or `sqlite::memory:`).
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
 /// Opens a bounded pool. Connects eagerly so that a wrong URL fails at startup.
+///
+/// SQLite (the standalone composition) gets one connection: SQLite has a single writer
+/// anyway, and one connection makes every transaction strictly serial, with no "database is
+/// locked" retries. The connection is never recycled, so an in-memory database lives as long
+/// as the pool. WAL journaling keeps commits cheap and crash-safe.
 pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> {
     let mut opt = ConnectOptions::new(options.url.clone());
-    opt.max_connections(options.max_connections)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(5))
+    opt.connect_timeout(Duration::from_secs(5))
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
+    if is_sqlite(&options.url) {
+        opt.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .foreign_keys(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+    } else {
+        opt.max_connections(options.max_connections)
+            .min_connections(1);
+    }
     Database::connect(opt).await.with_context(|| {
         format!(
             "failed to connect to the database at {}",
@@ -52,6 +76,16 @@ pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> 
 /// Creates the database named in `url` when missing (the server must allow it), then
 /// returns. Used by tests and first starts; production databases are usually provisioned.
 pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    if is_sqlite(url) {
+        // SQLite creates the file on connect; only its folder must exist.
+        if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(ToOwned::to_owned))
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
+        }
+        return Ok(());
+    }
     let (server, name) = url
         .rsplit_once('/')
         .filter(|(_, name)| !name.is_empty())
@@ -79,6 +113,16 @@ pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
     .with_context(|| format!("failed to create database {name}"))?;
     db.close().await.ok();
     Ok(())
+}
+
+/// The file of an SQLite URL (`sqlite://data/orders.db?mode=rwc` → `data/orders.db`), or
+/// `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
 }
 
 /// Checks that the database answers (for `/health`).
@@ -131,7 +175,9 @@ fn is_transient(e: &DbErr) -> bool {
     };
     match runtime {
         sea_orm::RuntimeErr::SqlxError(err) => err.as_database_error().is_some_and(|db| {
-            db.code().as_deref() == Some("40001")
+            let code = db.code();
+            // 40001: deadlock; 5 and 6: SQLITE_BUSY and SQLITE_LOCKED.
+            matches!(code.as_deref(), Some("40001" | "5" | "6"))
                 || db
                     .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
                     .is_some_and(|m| m.number() == 1205)
@@ -171,7 +217,7 @@ pub(crate) async fn record_inbox<C: ConnectionTrait>(
     let row = inbox::ActiveModel {
         consumer: Set(consumer.to_owned()),
         message_id: Set(message_id.as_uuid()),
-        received_at: Set(to_naive(Utc::now())),
+        received_at: Set(to_naive(ports::now())),
     };
     match inbox::Entity::insert(row)
         .exec_without_returning(conn)
@@ -207,6 +253,16 @@ pub(crate) async fn enqueue<C: ConnectionTrait>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/orders.db?mode=rwc"),
+            Some("data/orders.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("mysql://db/orderdb"), None);
+    }
 
     #[test]
     fn passwords_never_reach_the_logs() {

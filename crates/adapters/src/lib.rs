@@ -5,6 +5,9 @@
 //! - [`amqp`]: RabbitMQ topology, publisher (confirms + mandatory) and consumer (lapin).
 //! - [`redis_cache`]: the Redis cache (deadpool-redis), where an outage is a miss.
 //! - [`cli`]: the subcommands both binaries share.
+//! - [`bus`]: the in-process event bus of the standalone composition.
+//! - [`local_catalog`]: the product catalogue read in-process (standalone).
+//! - [`memory_cache`]: the in-memory cache (moka) of the standalone composition.
 //! - [`catalog_client`]: the HTTP product catalogue the order service reads prices from.
 //! - [`relay`]: the outbox relay task.
 //! - [`runtime`]: background tasks sharing one shutdown token, signal handling, serving.
@@ -15,10 +18,13 @@
 //! - [`wiring`]: composition steps both services share (database, messaging, health).
 
 pub mod amqp;
+pub mod bus;
 pub mod catalog_client;
 pub mod cli;
 pub mod db;
 pub mod http;
+pub mod local_catalog;
+pub mod memory_cache;
 pub mod redis_cache;
 pub mod relay;
 pub mod runtime;

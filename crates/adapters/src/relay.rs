@@ -13,6 +13,9 @@ use crate::db::OutboxSignal;
 use ports::store::OutboxStore;
 use ports::{EventPublisher, PublishError};
 
+/// How long a batch in flight may still take once shutdown began.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Relay tuning.
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
@@ -111,7 +114,20 @@ pub async fn run_relay(
         if shutdown.is_cancelled() {
             break;
         }
-        match publish_once(store.as_ref(), publisher.as_ref(), options.batch_size).await {
+        let pass = publish_once(store.as_ref(), publisher.as_ref(), options.batch_size);
+        tokio::pin!(pass);
+        let result = tokio::select! {
+            result = &mut pass => result,
+            _ = shutdown.cancelled() => {
+                // Let the batch in flight finish briefly; an abandoned batch stays unpublished
+                // and goes out again after the restart (consumers deduplicate).
+                match tokio::time::timeout(SHUTDOWN_GRACE, &mut pass).await {
+                    Ok(result) => result,
+                    Err(_) => break,
+                }
+            }
+        };
+        match result {
             Ok(report) => {
                 backoff = initial_backoff;
                 if report.claimed as u32 >= options.batch_size {

@@ -70,25 +70,30 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves until `shutdown` resolves or the server stops, then drains: the HTTP server stops
-/// accepting and lets in-flight requests finish, then the background tasks stop.
+/// Serves until `shutdown` resolves or a server stops, then drains: the HTTP servers stop
+/// accepting and let in-flight requests finish, then the background tasks stop.
 pub async fn serve(
-    server: actix_web::dev::Server,
+    servers: Vec<actix_web::dev::Server>,
     background: Background,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let handle = server.handle();
-    let mut server = tokio::spawn(server);
-    let result = tokio::select! {
-        result = &mut server => result,
-        _ = shutdown => {
-            handle.stop(true).await;
-            server.await
-        }
+    let handles: Vec<_> = servers.iter().map(|s| s.handle()).collect();
+    let mut running = futures_util::future::select_all(servers.into_iter().map(tokio::spawn));
+    let first = tokio::select! {
+        (result, _, _) = &mut running => Some(result),
+        _ = shutdown => None,
     };
-    background.shutdown().await;
-    match result {
-        Ok(r) => r.map_err(anyhow::Error::from),
-        Err(e) => Err(anyhow::Error::from(e).context("HTTP server task failed")),
+    for handle in &handles {
+        handle.stop(true).await;
     }
+    let mut results: Vec<_> = futures_util::future::join_all(running.into_inner()).await;
+    results.extend(first);
+    background.shutdown().await;
+    for result in results {
+        match result {
+            Ok(r) => r?,
+            Err(e) => return Err(anyhow::Error::from(e).context("HTTP server task failed")),
+        }
+    }
+    Ok(())
 }

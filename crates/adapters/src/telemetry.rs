@@ -5,7 +5,12 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global JSON subscriber. Safe to call more than once (later calls do nothing),
 /// which tests rely on.
 pub fn init(service: &'static str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_filter(service, "info");
+}
+
+/// Like [`init`], with `default` as the filter when `RUST_LOG` is not set.
+pub fn init_with_filter(service: &'static str, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let installed = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

@@ -126,6 +126,31 @@ pub fn standard_checks(
     ]
 }
 
+/// Builds the HTTP server for one service's routes: problem+json extractor errors and
+/// unknown routes, no signal handling of its own (the composition root owns shutdown).
+pub fn http_server<F>(
+    listener: TcpListener,
+    http: &HttpSettings,
+    routes: F,
+) -> anyhow::Result<actix_web::dev::Server>
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+{
+    use actix_web::{App, HttpServer, web};
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .configure(crate::http::configure_extractors)
+            .configure(routes.clone())
+            .default_service(web::to(crate::http::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(http.shutdown_timeout_secs);
+    if let Some(workers) = http.workers {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}
+
 /// Binds the HTTP listener (port 0 picks a free port) and returns it with its port.
 pub fn bind(http: &HttpSettings) -> anyhow::Result<(TcpListener, u16)> {
     let listener = TcpListener::bind((http.host.as_str(), http.port))

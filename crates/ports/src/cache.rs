@@ -46,3 +46,16 @@ mod tests {
         }
     }
 }
+
+#[async_trait]
+impl<T: Cache + ?Sized> Cache for std::sync::Arc<T> {
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
+        (**self).get_many(keys).await
+    }
+    async fn set_many(&self, entries: &[(String, String)], ttl: Duration) {
+        (**self).set_many(entries, ttl).await
+    }
+    async fn delete(&self, keys: &[String]) {
+        (**self).delete(keys).await
+    }
+}

@@ -173,6 +173,13 @@ pub trait ProductCatalog: Send + Sync + 'static {
     async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError>;
 }
 
+#[async_trait]
+impl<T: ProductCatalog + ?Sized> ProductCatalog for std::sync::Arc<T> {
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError> {
+        (**self).find_many(ids).await
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 enum CatalogEntry {

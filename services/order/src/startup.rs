@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -17,17 +17,40 @@ use adapters::redis_cache::RedisCache;
 use adapters::runtime::Background;
 use adapters::wiring;
 use domain::Currency;
-use ports::orders::{CachedCatalog, OrderService};
+use ports::orders::{CachedCatalog, OrderService, ProductCatalog};
 
 use crate::api;
 use crate::openapi::ApiDoc;
 use crate::settings::Settings;
 
-/// The order use cases as wired in this service.
-pub type Orders = OrderService<SqlOrderStore, CachedCatalog<RedisCache, HttpProductCatalog>>;
+/// The order use cases as wired in both compositions (the catalogue differs: HTTP to the
+/// product service behind Redis, or in-process behind a memory cache).
+pub type Orders = OrderService<SqlOrderStore, Arc<dyn ProductCatalog>>;
 
 /// Name of the service (AMQP queue and connection names, logs).
 pub const SERVICE: &str = "order-service";
+
+/// The order API: handlers, `/health`, Swagger UI and the spec, for any composition.
+pub fn routes(
+    orders: Arc<Orders>,
+    checks: HealthChecks,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    let orders = web::Data::from(orders);
+    let checks = web::Data::new(checks);
+    let openapi = ApiDoc::openapi();
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(orders.clone())
+            .app_data(checks.clone())
+            .service(api::create_order)
+            .service(api::list_orders_of_product)
+            .service(api::get_order)
+            .service(api::list_orders)
+            .service(health::health)
+            .service(
+                SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
+            );
+    }
+}
 
 /// A built, listening order service.
 pub struct Application {
@@ -58,12 +81,12 @@ impl Application {
             Duration::from_millis(peer.connect_timeout_ms),
             Duration::from_millis(peer.timeout_ms),
         )?;
-        let catalog = CachedCatalog::new(
+        let catalog: Arc<dyn ProductCatalog> = Arc::new(CachedCatalog::new(
             cache.clone(),
             catalog_client.clone(),
             Duration::from_secs(settings.redis.ttl_secs),
             Duration::from_secs(settings.redis.negative_ttl_secs),
-        );
+        ));
         let orders: Arc<Orders> = Arc::new(OrderService::new(
             SqlOrderStore::new(conn.clone(), signal.clone()),
             catalog,
@@ -86,33 +109,13 @@ impl Application {
             let client = catalog_client.clone();
             async move { client.ping().await }
         }));
-        let checks = web::Data::new(HealthChecks(Arc::new(checks)));
 
         let (listener, port) = wiring::bind(&settings.http)?;
-        let orders = web::Data::from(orders);
-        let openapi = ApiDoc::openapi();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .configure(adapters::http::configure_extractors)
-                .app_data(orders.clone())
-                .app_data(checks.clone())
-                .service(api::create_order)
-                .service(api::list_orders_of_product)
-                .service(api::get_order)
-                .service(api::list_orders)
-                .service(health::health)
-                .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .url("/api-docs/openapi.json", openapi.clone()),
-                )
-                .default_service(web::to(adapters::http::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_secs);
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers);
-        }
-        let server = server.listen(listener)?.run();
+        let server = wiring::http_server(
+            listener,
+            &settings.http,
+            routes(orders, HealthChecks(Arc::new(checks))),
+        )?;
         tracing::info!(port, "order service listening");
         Ok(Self {
             port,
@@ -131,6 +134,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        adapters::runtime::serve(self.server, self.background, shutdown).await
+        adapters::runtime::serve(vec![self.server], self.background, shutdown).await
     }
 }

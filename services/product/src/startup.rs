@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -16,17 +16,50 @@ use adapters::redis_cache::RedisCache;
 use adapters::runtime::Background;
 use adapters::wiring;
 use domain::Currency;
+use ports::Cache;
 use ports::inventory::{CachePolicy, ProductService};
 
 use crate::api::{self, DeploymentCurrency};
 use crate::openapi::ApiDoc;
 use crate::settings::Settings;
 
-/// The product use cases as wired in this service.
-pub type Products = ProductService<SqlProductStore, RedisCache>;
+/// The product use cases as wired in both compositions (the cache differs: Redis or memory).
+pub type Products = ProductService<SqlProductStore, Arc<dyn Cache>>;
 
 /// Name of the service (AMQP queue and connection names, logs).
 pub const SERVICE: &str = "product-service";
+
+/// The product API: handlers, `/health`, Swagger UI and the spec, for any composition.
+pub fn routes(
+    products: Arc<Products>,
+    currency: Currency,
+    checks: HealthChecks,
+) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
+    let products = web::Data::from(products);
+    let currency = web::Data::new(DeploymentCurrency(currency));
+    let checks = web::Data::new(checks);
+    let openapi = ApiDoc::openapi();
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(products.clone())
+            .app_data(currency.clone())
+            .app_data(checks.clone())
+            .service(api::create_product)
+            .service(api::get_product)
+            .service(api::list_products)
+            .service(health::health)
+            .service(
+                SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
+            );
+    }
+}
+
+/// The cache policy from the settings.
+pub fn cache_policy(redis: &adapters::settings::RedisSettings) -> CachePolicy {
+    CachePolicy {
+        ttl: Duration::from_secs(redis.ttl_secs),
+        negative_ttl: Duration::from_secs(redis.negative_ttl_secs),
+    }
+}
 
 /// A built, listening product service.
 pub struct Application {
@@ -53,11 +86,8 @@ impl Application {
         let cache = RedisCache::new(&settings.redis.options())?;
         let products: Arc<Products> = Arc::new(ProductService::new(
             SqlProductStore::new(conn.clone(), signal.clone()),
-            cache.clone(),
-            CachePolicy {
-                ttl: Duration::from_secs(settings.redis.ttl_secs),
-                negative_ttl: Duration::from_secs(settings.redis.negative_ttl_secs),
-            },
+            Arc::new(cache.clone()),
+            cache_policy(&settings.redis),
         ));
 
         let mut background = Background::new();
@@ -71,36 +101,11 @@ impl Application {
             &mut background,
         )
         .await?;
-        let checks = web::Data::new(HealthChecks(Arc::new(wiring::standard_checks(
-            &conn, &cache, &publisher,
-        ))));
+        let checks = HealthChecks(Arc::new(wiring::standard_checks(&conn, &cache, &publisher)));
 
         let (listener, port) = wiring::bind(&settings.http)?;
-        let products = web::Data::from(products);
-        let currency = web::Data::new(DeploymentCurrency(currency));
-        let openapi = ApiDoc::openapi();
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .configure(adapters::http::configure_extractors)
-                .app_data(products.clone())
-                .app_data(currency.clone())
-                .app_data(checks.clone())
-                .service(api::create_product)
-                .service(api::get_product)
-                .service(api::list_products)
-                .service(health::health)
-                .service(
-                    SwaggerUi::new("/swagger-ui/{_:.*}")
-                        .url("/api-docs/openapi.json", openapi.clone()),
-                )
-                .default_service(web::to(adapters::http::not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(settings.http.shutdown_timeout_secs);
-        if let Some(workers) = settings.http.workers {
-            server = server.workers(workers);
-        }
-        let server = server.listen(listener)?.run();
+        let server =
+            wiring::http_server(listener, &settings.http, routes(products, currency, checks))?;
         tracing::info!(port, "product service listening");
         Ok(Self {
             port,
@@ -119,6 +124,6 @@ impl Application {
         self,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        adapters::runtime::serve(self.server, self.background, shutdown).await
+        adapters::runtime::serve(vec![self.server], self.background, shutdown).await
     }
 }

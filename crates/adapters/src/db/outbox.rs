@@ -2,10 +2,9 @@
 //! replicas share the work without publishing the same row at once), mark confirmed ones.
 
 use async_trait::async_trait;
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, IsolationLevel,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
@@ -28,9 +27,26 @@ impl SqlOutboxStore {
     }
 }
 
+/// Where a batch's marks go: the claiming transaction (MySQL), or straight to the pool
+/// (SQLite, whose single writer and single relay per database make a claim lock pointless,
+/// and where holding the only connection while publishing would stall every request).
+enum Claim {
+    Locked(DatabaseTransaction),
+    Unlocked(DatabaseConnection),
+}
+
 struct SqlOutboxBatch {
-    tx: DatabaseTransaction,
+    claim: Claim,
     messages: Vec<OutboxMessage>,
+}
+
+fn message(row: outbox::Model) -> OutboxMessage {
+    OutboxMessage {
+        id: MessageId::from_uuid(row.id),
+        routing_key: row.routing_key,
+        payload: row.payload,
+        occurred_at: to_utc(row.occurred_at),
+    }
 }
 
 #[async_trait]
@@ -43,29 +59,48 @@ impl OutboxBatch for SqlOutboxBatch {
         if ids.is_empty() {
             return Ok(());
         }
-        outbox::Entity::update_many()
+        let update = outbox::Entity::update_many()
             .col_expr(
                 outbox::Column::PublishedAt,
-                Expr::value(to_naive(Utc::now())),
+                Expr::value(to_naive(ports::now())),
             )
-            .filter(outbox::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())))
-            .exec(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to mark outbox rows published"))?;
+            .filter(outbox::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())));
+        match &self.claim {
+            Claim::Locked(tx) => update.exec(tx).await,
+            Claim::Unlocked(db) => update.exec(db).await,
+        }
+        .map_err(|e| store_err(e, "failed to mark outbox rows published"))?;
         Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx
-            .commit()
-            .await
-            .map_err(|e| store_err(e, "failed to commit the outbox batch"))
+        match self.claim {
+            Claim::Locked(tx) => tx
+                .commit()
+                .await
+                .map_err(|e| store_err(e, "failed to commit the outbox batch")),
+            Claim::Unlocked(_) => Ok(()),
+        }
     }
 }
 
 #[async_trait]
 impl OutboxStore for SqlOutboxStore {
     async fn claim(&self, limit: u32) -> Result<Box<dyn OutboxBatch>, StoreError> {
+        let unpublished = outbox::Entity::find()
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::Id)
+            .limit(u64::from(limit));
+        if self.db.get_database_backend() == DbBackend::Sqlite {
+            let rows = unpublished
+                .all(&self.db)
+                .await
+                .map_err(|e| store_err(e, "failed to read outbox rows"))?;
+            return Ok(Box::new(SqlOutboxBatch {
+                claim: Claim::Unlocked(self.db.clone()),
+                messages: rows.into_iter().map(message).collect(),
+            }));
+        }
         // READ COMMITTED: the claim then locks only the rows it returns. Under REPEATABLE READ
         // it would also lock the index gaps, and every concurrent outbox insert (each order
         // placed) would wait on the relay, or deadlock with it.
@@ -74,28 +109,19 @@ impl OutboxStore for SqlOutboxStore {
             .begin_with_config(Some(IsolationLevel::ReadCommitted), None)
             .await
             .map_err(|e| store_err(e, "failed to begin an outbox batch"))?;
-        let rows = outbox::Entity::find()
-            .filter(outbox::Column::PublishedAt.is_null())
-            .order_by_asc(outbox::Column::Id)
-            .limit(u64::from(limit))
+        let rows = unpublished
             .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
             .all(&tx)
             .await
             .map_err(|e| store_err(e, "failed to claim outbox rows"))?;
-        let messages = rows
-            .into_iter()
-            .map(|row| OutboxMessage {
-                id: MessageId::from_uuid(row.id),
-                routing_key: row.routing_key,
-                payload: row.payload,
-                occurred_at: to_utc(row.occurred_at),
-            })
-            .collect();
-        Ok(Box::new(SqlOutboxBatch { tx, messages }))
+        Ok(Box::new(SqlOutboxBatch {
+            claim: Claim::Locked(tx),
+            messages: rows.into_iter().map(message).collect(),
+        }))
     }
 
     async fn purge_published(&self, older_than: chrono::Duration) -> Result<u64, StoreError> {
-        let cutoff = Utc::now()
+        let cutoff = ports::now()
             .checked_sub_signed(older_than)
             .ok_or_else(|| corrupt("retention out of range"))?;
         let result = outbox::Entity::delete_many()

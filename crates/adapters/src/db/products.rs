@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -130,7 +129,7 @@ impl InventoryTx for SqlInventoryTx {
             )
             .col_expr(
                 products::Column::UpdatedAt,
-                Expr::value(to_naive(Utc::now())),
+                Expr::value(to_naive(ports::now())),
             )
             .filter(products::Column::Id.eq(id.as_uuid()))
             .filter(products::Column::Stock.gte(q))
@@ -151,7 +150,7 @@ impl InventoryTx for SqlInventoryTx {
             product_id: Set(product_id.as_uuid()),
             quantity: Set(quantity.get() as i32),
             status: Set("active".to_owned()),
-            created_at: Set(to_naive(Utc::now())),
+            created_at: Set(to_naive(ports::now())),
         };
         stock_reservations::Entity::insert(row)
             .exec_without_returning(&self.tx)

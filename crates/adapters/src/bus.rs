@@ -1,0 +1,298 @@
+//! The in-process event bus of the standalone composition: the same publisher and consumer
+//! ports as RabbitMQ, inside one process.
+//!
+//! Routing works like the RabbitMQ topology: each consuming service declares one queue bound
+//! to the routing keys it handles, with a delivery limit and a dead-letter list. A message is
+//! redelivered (with `redelivered = true`) after a `Retry` and a pause, dead-lettered after a
+//! `DeadLetter` or once the delivery limit is exceeded, and acknowledged after `Ack`.
+//!
+//! Durability comes from the outbox, not from the bus: [`InProcessBus::publish_batch`]
+//! confirms a message only once every queue it was routed to has finished with it
+//! (acknowledged or dead-lettered). A crash before that leaves the outbox row unpublished, and
+//! the relay publishes it again after the restart; the consumers' inbox makes the repeat
+//! harmless. So delivery stays at-least-once with an exactly-once effect, as with the broker.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use domain::MessageId;
+use ports::{
+    EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, PublishError,
+};
+
+/// A message that was dead-lettered, kept for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The message id.
+    pub message_id: Option<MessageId>,
+    /// Its routing key.
+    pub routing_key: String,
+    /// Its body.
+    pub body: Vec<u8>,
+    /// Why it was dead-lettered.
+    pub reason: String,
+}
+
+struct Delivery {
+    message_id: Option<MessageId>,
+    routing_key: String,
+    body: Vec<u8>,
+    redelivered: bool,
+    deliveries: u32,
+    done: oneshot::Sender<()>,
+}
+
+struct Queue {
+    sender: mpsc::UnboundedSender<Delivery>,
+    receiver: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
+    dead: Mutex<Vec<DeadLetter>>,
+    delivery_limit: u32,
+}
+
+#[derive(Default)]
+struct Topology {
+    queues: HashMap<String, Arc<Queue>>,
+    bindings: Vec<(String, String)>,
+}
+
+/// The in-process bus. Cheap to clone; clones share the queues.
+#[derive(Clone)]
+pub struct InProcessBus {
+    topology: Arc<Mutex<Topology>>,
+    confirm_timeout: Duration,
+}
+
+impl std::fmt::Debug for InProcessBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcessBus")
+            .field("confirm_timeout", &self.confirm_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding these short critical sections leaves consistent data behind.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl InProcessBus {
+    /// A bus whose publishers wait at most `confirm_timeout` for a message to be handled.
+    pub fn new(confirm_timeout: Duration) -> Self {
+        Self {
+            topology: Arc::default(),
+            confirm_timeout,
+        }
+    }
+
+    /// Declares `queue` bound to `routing_keys` (idempotent: declaring again adds missing
+    /// bindings and keeps the queue and its messages).
+    pub fn declare(&self, queue: &str, routing_keys: &[&str], delivery_limit: u32) {
+        let mut topology = lock(&self.topology);
+        topology.queues.entry(queue.to_owned()).or_insert_with(|| {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            Arc::new(Queue {
+                sender,
+                receiver: Mutex::new(Some(receiver)),
+                dead: Mutex::new(Vec::new()),
+                delivery_limit,
+            })
+        });
+        for key in routing_keys {
+            let binding = ((*key).to_owned(), queue.to_owned());
+            if !topology.bindings.contains(&binding) {
+                topology.bindings.push(binding);
+            }
+        }
+    }
+
+    fn queue(&self, name: &str) -> Option<Arc<Queue>> {
+        lock(&self.topology).queues.get(name).cloned()
+    }
+
+    fn routes(&self, routing_key: &str) -> Vec<Arc<Queue>> {
+        let topology = lock(&self.topology);
+        topology
+            .bindings
+            .iter()
+            .filter(|(key, _)| key == routing_key)
+            .filter_map(|(_, queue)| topology.queues.get(queue).cloned())
+            .collect()
+    }
+
+    /// The messages dead-lettered from `queue`, oldest first.
+    pub fn dead_letters(&self, queue: &str) -> Vec<DeadLetter> {
+        self.queue(queue)
+            .map(|q| lock(&q.dead).clone())
+            .unwrap_or_default()
+    }
+
+    /// Routes one message; the receivers resolve when each queue is done with it. `None` when
+    /// no queue is bound to the key.
+    fn route(
+        &self,
+        message_id: Option<MessageId>,
+        routing_key: &str,
+        body: &[u8],
+    ) -> Option<Vec<oneshot::Receiver<()>>> {
+        let queues = self.routes(routing_key);
+        if queues.is_empty() {
+            return None;
+        }
+        let mut receivers = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let (done, receiver) = oneshot::channel();
+            let delivery = Delivery {
+                message_id,
+                routing_key: routing_key.to_owned(),
+                body: body.to_vec(),
+                redelivered: false,
+                deliveries: 0,
+                done,
+            };
+            // The receiver lives in the queue itself, so sending cannot fail while the bus exists.
+            if queue.sender.send(delivery).is_ok() {
+                receivers.push(receiver);
+            }
+        }
+        Some(receivers)
+    }
+
+    /// Publishes a raw body outside the outbox (tests and operations: inject a malformed or
+    /// duplicate message). Does not wait for it to be handled. Errors when unroutable.
+    pub fn publish_raw(
+        &self,
+        routing_key: &str,
+        body: &[u8],
+        message_id: Option<MessageId>,
+    ) -> anyhow::Result<()> {
+        self.route(message_id, routing_key, body)
+            .map(drop)
+            .ok_or_else(|| anyhow::anyhow!("no queue is bound to `{routing_key}`"))
+    }
+
+    /// Feeds `queue` to `handler`, one message at a time, until `shutdown`. One consumer per
+    /// queue at a time; a stopped consumer hands the queue back, undelivered messages kept.
+    pub async fn run_consumer(
+        &self,
+        queue_name: &str,
+        handler: Arc<dyn MessageHandler>,
+        retry_delay: Duration,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let queue = self
+            .queue(queue_name)
+            .ok_or_else(|| anyhow::anyhow!("queue `{queue_name}` is not declared"))?;
+        let mut receiver = lock(&queue.receiver)
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("queue `{queue_name}` already has a consumer"))?;
+        info!(queue = queue_name, "consumer started");
+        loop {
+            let delivery = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                d = receiver.recv() => match d {
+                    Some(d) => d,
+                    None => break,
+                },
+            };
+            if let Some(requeue) =
+                deliver(&queue, handler.as_ref(), delivery, retry_delay, &shutdown).await
+            {
+                // Back to the tail of the queue, like a requeue on the broker.
+                let _ = queue.sender.send(requeue);
+            }
+        }
+        *lock(&queue.receiver) = Some(receiver);
+        info!(queue = queue_name, "consumer stopped");
+        Ok(())
+    }
+}
+
+/// Handles one delivery; returns it when it must go back to the queue.
+async fn deliver(
+    queue: &Queue,
+    handler: &dyn MessageHandler,
+    mut delivery: Delivery,
+    retry_delay: Duration,
+    shutdown: &CancellationToken,
+) -> Option<Delivery> {
+    delivery.deliveries += 1;
+    let inbound = InboundMessage {
+        message_id: delivery.message_id,
+        routing_key: delivery.routing_key.clone(),
+        body: delivery.body.clone(),
+        redelivered: delivery.redelivered,
+    };
+    let outcome = AssertUnwindSafe(handler.handle(&inbound))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|_| HandleOutcome::Retry("the handler panicked".to_owned()));
+    let reason = match outcome {
+        HandleOutcome::Ack => {
+            let _ = delivery.done.send(());
+            return None;
+        }
+        HandleOutcome::DeadLetter(reason) => reason,
+        HandleOutcome::Retry(reason) if delivery.deliveries > queue.delivery_limit => {
+            format!("delivery limit exceeded: {reason}")
+        }
+        HandleOutcome::Retry(reason) => {
+            warn!(message_id = ?delivery.message_id, %reason, "message will be redelivered");
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(retry_delay) => {}
+            }
+            delivery.redelivered = true;
+            return Some(delivery);
+        }
+    };
+    warn!(message_id = ?delivery.message_id, routing_key = %delivery.routing_key, %reason, "message dead-lettered");
+    lock(&queue.dead).push(DeadLetter {
+        message_id: delivery.message_id,
+        routing_key: delivery.routing_key,
+        body: delivery.body,
+        reason,
+    });
+    let _ = delivery.done.send(());
+    None
+}
+
+#[async_trait]
+impl EventPublisher for InProcessBus {
+    async fn publish_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), PublishError>> {
+        let routed: Vec<Option<Vec<oneshot::Receiver<()>>>> = messages
+            .iter()
+            .map(|m| self.route(Some(m.id), &m.routing_key, m.payload.as_bytes()))
+            .collect();
+        let deadline = tokio::time::Instant::now() + self.confirm_timeout;
+        let mut results = Vec::with_capacity(messages.len());
+        for (message, receivers) in messages.iter().zip(routed) {
+            let Some(receivers) = receivers else {
+                results.push(Err(PublishError::Unroutable(message.id)));
+                continue;
+            };
+            let mut result = Ok(());
+            for receiver in receivers {
+                match tokio::time::timeout_at(deadline, receiver).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => {
+                        result = Err(PublishError::Connection(anyhow::anyhow!(
+                            "the bus dropped message {} unhandled",
+                            message.id
+                        )));
+                    }
+                    Err(_) => result = Err(PublishError::Timeout(message.id)),
+                }
+            }
+            results.push(result);
+        }
+        results
+    }
+}
