@@ -1,14 +1,18 @@
-//! Test harness for black-box tests against real MariaDB/MySQL, Redis and RabbitMQ.
+//! Test harness for black-box tests, in both compositions.
 //!
-//! [`spawn_system`] starts both services in-process on port 0, each test with its own
-//! databases, exchange/queue prefix and Redis key prefix, so tests run in parallel without
-//! seeing each other. The servers come from `make test` (see `deploy/local-infra/`), which
-//! exports `TEST_MYSQL_URL`, `TEST_REDIS_URL` and `TEST_AMQP_URL`; a missing variable is a
-//! loud failure, never a skipped test.
+//! [`spawn_system`] starts both services in-process on port 0 against real MariaDB/MySQL,
+//! Redis and RabbitMQ, each test with its own databases, exchange/queue prefix and Redis key
+//! prefix, so tests run in parallel without seeing each other. The servers come from
+//! `make test` (see `deploy/local-infra/`), which exports `TEST_MYSQL_URL`, `TEST_REDIS_URL`
+//! and `TEST_AMQP_URL`; a missing variable is a loud failure, never a skipped test.
+//! [`spawn_standalone`] starts the standalone composition (SQLite, in-process bus, memory
+//! caches) on free ports with its own data directory. Both return a [`TestSystem`], so each
+//! black-box test runs against both.
 //!
 //! Layout:
 //! - [`Infra`]: where the servers are.
-//! - [`TestSystem`]: both services plus helpers per endpoint, database and broker checks.
+//! - [`TestSystem`]: a running system plus helpers per endpoint, database, bus and cache.
+//! - [`contracts`]: the port contract suites.
 
 use std::time::{Duration, Instant};
 
@@ -102,27 +106,63 @@ impl Drop for ServiceHandle {
     }
 }
 
-/// Both services, isolated from every other test.
+/// Where a running system's events and caches live.
+#[derive(Debug)]
+pub enum Backend {
+    /// The two services over MySQL, Redis and RabbitMQ.
+    Distributed {
+        /// Server addresses.
+        infra: Infra,
+        /// Exchange and queue name prefix of this test.
+        amqp_prefix: String,
+        /// Redis key prefix of the product service in this test.
+        product_cache_prefix: String,
+    },
+    /// The standalone process: SQLite, the in-process bus, memory caches.
+    Standalone {
+        /// The bus (dead letters, injection).
+        bus: adapters::bus::InProcessBus,
+        /// The product service's cache.
+        product_cache: adapters::memory_cache::MemoryCache,
+        /// The data directory, removed when the test ends.
+        _data_dir: tempfile::TempDir,
+    },
+}
+
+/// An API's address.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The bound port.
+    pub port: u16,
+    /// `http://127.0.0.1:{port}`.
+    pub base_url: String,
+}
+
+impl Endpoint {
+    fn new(port: u16) -> Self {
+        Self {
+            port,
+            base_url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// Both services, isolated from every other test, in one of the two compositions.
 #[derive(Debug)]
 pub struct TestSystem {
-    /// Server addresses.
-    pub infra: Infra,
-    /// The product service.
-    pub product: ServiceHandle,
-    /// The order service.
-    pub order: ServiceHandle,
-    /// Exchange and queue name prefix of this test.
-    pub amqp_prefix: String,
-    /// Redis key prefix of the product service in this test.
-    pub product_cache_prefix: String,
-    /// Redis key prefix of the order service in this test.
-    pub order_cache_prefix: String,
+    /// The order API.
+    pub order: Endpoint,
+    /// The product API.
+    pub product: Endpoint,
     /// Database URL of the product service.
     pub product_db_url: String,
     /// Database URL of the order service.
     pub order_db_url: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The composition.
+    pub backend: Backend,
+    running: Vec<ServiceHandle>,
 }
 
 fn init_logs() {
@@ -196,6 +236,13 @@ pub fn order_settings(
     s
 }
 
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("HTTP client")
+}
+
 /// Starts both services against the test servers, isolated from every other test.
 pub async fn spawn_system() -> TestSystem {
     init_logs();
@@ -222,18 +269,62 @@ pub async fn spawn_system() -> TestSystem {
         })
     });
     TestSystem {
-        amqp_prefix: format!("t{}.", iso.id),
-        product_cache_prefix: format!("t{}:product:", iso.id),
-        order_cache_prefix: format!("t{}:order:", iso.id),
-        infra,
-        product,
-        order,
+        order: Endpoint::new(order.port),
+        product: Endpoint::new(product.port),
         product_db_url,
         order_db_url,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("HTTP client"),
+        http: http_client(),
+        backend: Backend::Distributed {
+            amqp_prefix: format!("t{}.", iso.id),
+            product_cache_prefix: format!("t{}:product:", iso.id),
+            infra,
+        },
+        // Stopped in this order: the order service first, as it calls the product service.
+        running: vec![order, product],
+    }
+}
+
+/// Standalone settings for a test: free ports, a fresh data directory, short retry delays.
+pub fn standalone_settings(data_dir: &std::path::Path) -> standalone::Settings {
+    let mut s = standalone::Settings::defaults().expect("standalone defaults must load");
+    s.data_dir = data_dir.to_owned();
+    s.http.order_port = 0;
+    s.http.product_port = 0;
+    s.http.workers = Some(2);
+    s.http.shutdown_timeout_secs = 2;
+    s.bus.retry_delay_ms = 200;
+    s.outbox.poll_interval_ms = 200;
+    s
+}
+
+/// Starts the standalone composition in this process on free ports, with its own data
+/// directory.
+pub async fn spawn_standalone() -> TestSystem {
+    init_logs();
+    let data_dir = tempfile::tempdir().expect("a temporary data directory");
+    let app = standalone::Standalone::build(standalone_settings(data_dir.path()))
+        .await
+        .expect("the standalone system must start");
+    let (order, product) = (Endpoint::new(app.order_port()), Endpoint::new(app.product_port()));
+    let (order_db_url, product_db_url) = (app.order_db_url().to_owned(), app.product_db_url().to_owned());
+    let (bus, product_cache) = (app.bus().clone(), app.product_cache().clone());
+    let handle = ServiceHandle::spawn(order.port, |stopped| {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+    });
+    TestSystem {
+        order,
+        product,
+        product_db_url,
+        order_db_url,
+        http: http_client(),
+        backend: Backend::Standalone {
+            bus,
+            product_cache,
+            _data_dir: data_dir,
+        },
+        running: vec![handle],
     }
 }
 
@@ -426,54 +517,126 @@ impl TestSystem {
         .await
     }
 
-    /// Opens an AMQP channel to the test broker.
-    pub async fn amqp_channel(&self) -> (lapin::Connection, lapin::Channel) {
-        let conn = adapters::amqp::connect(&self.infra.amqp_url, "tests")
+    /// Publishes a raw message on the events exchange or bus, bypassing the outbox (to
+    /// inject duplicates and poison).
+    pub async fn inject(&self, routing_key: &str, body: &[u8], message_id: Option<&str>) {
+        match &self.backend {
+            Backend::Distributed {
+                infra, amqp_prefix, ..
+            } => {
+                let conn = adapters::amqp::connect(&infra.amqp_url, "tests")
+                    .await
+                    .expect("AMQP connection");
+                let channel = conn.create_channel().await.expect("AMQP channel");
+                adapters::amqp::publish_raw(
+                    &channel,
+                    &adapters::amqp::Topology::exchange_name(amqp_prefix),
+                    routing_key,
+                    body,
+                    message_id,
+                )
+                .await
+                .expect("publish");
+                channel.close(200, "done".into()).await.ok();
+                conn.close(200, "done".into()).await.ok();
+            }
+            Backend::Standalone { bus, .. } => {
+                let id = message_id.map(|m| domain::MessageId::parse(m).expect("a message id"));
+                bus.publish_raw(routing_key, body, id).expect("publish");
+            }
+        }
+    }
+
+    /// The bodies dead-lettered from `service`'s queue (taken out of a RabbitMQ DLQ).
+    pub async fn dead_letters(&self, service: &str) -> Vec<Vec<u8>> {
+        match &self.backend {
+            Backend::Distributed {
+                infra, amqp_prefix, ..
+            } => {
+                let conn = adapters::amqp::connect(&infra.amqp_url, "tests")
+                    .await
+                    .expect("AMQP connection");
+                let channel = conn.create_channel().await.expect("AMQP channel");
+                let dlq = format!("{amqp_prefix}{service}.events.dlq");
+                let mut bodies = Vec::new();
+                while let Some(m) = adapters::amqp::get_one(&channel, &dlq).await.expect("DLQ") {
+                    bodies.push(m.delivery.data);
+                }
+                channel.close(200, "done".into()).await.ok();
+                conn.close(200, "done".into()).await.ok();
+                bodies
+            }
+            Backend::Standalone { bus, .. } => bus
+                .dead_letters(&format!("{service}.events"))
+                .into_iter()
+                .map(|d| d.body)
+                .collect(),
+        }
+    }
+
+    /// The product service's cache entry of a product (Redis or memory), raw.
+    pub async fn cached_product(&self, product_id: &str) -> Option<String> {
+        let key = format!("product:{product_id}");
+        match &self.backend {
+            Backend::Distributed {
+                infra,
+                product_cache_prefix,
+                ..
+            } => {
+                let client = deadpool_redis::redis::Client::open(infra.redis_url.as_str())
+                    .expect("redis client");
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("redis connection");
+                deadpool_redis::redis::cmd("GET")
+                    .arg(format!("{product_cache_prefix}{key}"))
+                    .query_async(&mut conn)
+                    .await
+                    .expect("redis GET")
+            }
+            Backend::Standalone { product_cache, .. } => {
+                use ports::Cache;
+                product_cache.get_many(&[key]).await.pop().flatten()
+            }
+        }
+    }
+
+    /// The dependencies `/health` reports for (order service, product service).
+    pub fn health_dependencies(&self) -> (&'static [&'static str], &'static [&'static str]) {
+        match &self.backend {
+            Backend::Distributed { .. } => (
+                &["database", "redis", "rabbitmq", "product_service"],
+                &["database", "redis", "rabbitmq"],
+            ),
+            Backend::Standalone { .. } => (&["database"], &["database"]),
+        }
+    }
+
+    /// Stops the system. The distributed composition then drops this test's databases,
+    /// queues and exchanges so that repeated runs do not pile them up in the test servers.
+    pub async fn stop(mut self) {
+        for handle in &mut self.running {
+            handle.stop().await;
+        }
+        let Backend::Distributed {
+            infra, amqp_prefix, ..
+        } = &self.backend
+        else {
+            return;
+        };
+        let conn = adapters::amqp::connect(&infra.amqp_url, "tests")
             .await
             .expect("AMQP connection");
         let channel = conn.create_channel().await.expect("AMQP channel");
-        (conn, channel)
-    }
-
-    /// The topology of one service in this test.
-    pub fn topology(&self, service: &str, keys: &[&str]) -> adapters::amqp::Topology {
-        adapters::amqp::Topology::for_service(
-            &self.amqp_prefix,
-            service,
-            keys.iter().map(|k| (*k).to_owned()).collect(),
-            10,
-        )
-    }
-
-    /// Reads a key from Redis (with the full prefix).
-    pub async fn redis_get(&self, key: &str) -> Option<String> {
-        let client = deadpool_redis::redis::Client::open(self.infra.redis_url.as_str())
-            .expect("redis client");
-        let mut conn = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection");
-        deadpool_redis::redis::cmd("GET")
-            .arg(key)
-            .query_async(&mut conn)
-            .await
-            .expect("redis GET")
-    }
-
-    /// Stops both services, then drops this test's databases, queues and exchanges so that
-    /// repeated runs do not pile them up in the test servers.
-    pub async fn stop(mut self) {
-        self.order.stop().await;
-        self.product.stop().await;
-        let (conn, channel) = self.amqp_channel().await;
-        for (service, keys) in [("order-service", vec![]), ("product-service", vec![])] {
-            self.topology(service, &keys)
+        for service in ["order-service", "product-service"] {
+            adapters::amqp::Topology::for_service(amqp_prefix, service, vec![], 10)
                 .delete(&channel)
                 .await
                 .expect("delete the test topology");
         }
         conn.close(200, "test done".into()).await.ok();
-        let server = Database::connect(format!("{}/", self.infra.mysql_url))
+        let server = Database::connect(format!("{}/", infra.mysql_url))
             .await
             .expect("database server");
         for url in [&self.product_db_url, &self.order_db_url] {

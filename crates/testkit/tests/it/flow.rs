@@ -4,13 +4,11 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::json;
-use testkit::spawn_system;
+use testkit::TestSystem;
 
 const SETTLE: Duration = Duration::from_secs(20);
 
-#[tokio::test]
-async fn an_order_within_stock_is_confirmed_and_decrements_it() {
-    let sys = spawn_system().await;
+async fn an_order_within_stock_is_confirmed_and_decrements_it(sys: TestSystem) {
     let product = sys.create_product("Laptop", "699.99", 5).await;
     let pid = product["id"].as_str().unwrap();
 
@@ -58,9 +56,7 @@ async fn an_order_within_stock_is_confirmed_and_decrements_it() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn an_order_beyond_stock_is_rejected_and_leaves_it_unchanged() {
-    let sys = spawn_system().await;
+async fn an_order_beyond_stock_is_rejected_and_leaves_it_unchanged(sys: TestSystem) {
     let product = sys.create_product("Laptop", "699.99", 5).await;
     let pid = product["id"].as_str().unwrap();
 
@@ -76,9 +72,7 @@ async fn an_order_beyond_stock_is_rejected_and_leaves_it_unchanged() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn one_short_line_rejects_the_whole_order() {
-    let sys = spawn_system().await;
+async fn one_short_line_rejects_the_whole_order(sys: TestSystem) {
     let plenty = sys.create_product("Mouse", "19.99", 5).await;
     let scarce = sys.create_product("Monitor", "199.00", 1).await;
     let (a, b) = (
@@ -104,9 +98,7 @@ async fn one_short_line_rejects_the_whole_order() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn concurrent_orders_never_oversell() {
-    let sys = spawn_system().await;
+async fn concurrent_orders_never_oversell(sys: TestSystem) {
     let product = sys.create_product("Limited edition", "10.00", 50).await;
     let pid = product["id"].as_str().unwrap().to_owned();
 
@@ -139,3 +131,8 @@ async fn concurrent_orders_never_oversell() {
     assert_eq!(sys.reserved_in_db(&pid).await, 50);
     sys.stop().await;
 }
+
+both!(an_order_within_stock_is_confirmed_and_decrements_it);
+both!(an_order_beyond_stock_is_rejected_and_leaves_it_unchanged);
+both!(one_short_line_rejects_the_whole_order);
+both!(concurrent_orders_never_oversell);

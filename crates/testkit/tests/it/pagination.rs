@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use serde_json::Value;
-use testkit::{TestSystem, spawn_system};
+use testkit::TestSystem;
 
 async fn all_pages(sys: &TestSystem, query: &str) -> Vec<Vec<Value>> {
     let mut pages = Vec::new();
@@ -33,9 +33,7 @@ fn ids(items: &[Value]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test]
-async fn two_hundred_fifty_orders_page_exactly_once_and_filter() {
-    let sys = spawn_system().await;
+async fn two_hundred_fifty_orders_page_exactly_once_and_filter(sys: TestSystem) {
     let plenty = sys.create_product("Plenty", "3.00", 1000).await;
     let none = sys.create_product("Sold out", "4.00", 0).await;
     let (a, b) = (
@@ -107,9 +105,7 @@ async fn two_hundred_fifty_orders_page_exactly_once_and_filter() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn the_customer_filter_returns_only_that_customers_orders() {
-    let sys = spawn_system().await;
+async fn the_customer_filter_returns_only_that_customers_orders(sys: TestSystem) {
     let p = sys.create_product("Gadget", "1.00", 100).await;
     let pid = p["id"].as_str().unwrap();
     for customer in ["alice", "bob", "alice"] {
@@ -130,3 +126,6 @@ async fn the_customer_filter_returns_only_that_customers_orders() {
     assert!(items.iter().all(|o| o["customer_id"] == "alice"));
     sys.stop().await;
 }
+
+both!(two_hundred_fifty_orders_page_exactly_once_and_filter);
+both!(the_customer_filter_returns_only_that_customers_orders);

@@ -2,13 +2,11 @@
 
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
-use testkit::{eventually, spawn_system};
+use testkit::{TestSystem, eventually};
 
-#[tokio::test]
-async fn a_product_is_created_and_read_back() {
-    let sys = spawn_system().await;
+async fn a_product_is_created_and_read_back(sys: TestSystem) {
     let reply = sys
         .post_json(
             &sys.product.base_url,
@@ -34,9 +32,7 @@ async fn a_product_is_created_and_read_back() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn invalid_products_are_400_naming_each_field() {
-    let sys = spawn_system().await;
+async fn invalid_products_are_400_naming_each_field(sys: TestSystem) {
     let reply = sys
         .post_json(
             &sys.product.base_url,
@@ -77,21 +73,22 @@ async fn invalid_products_are_400_naming_each_field() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn reads_are_served_from_redis_and_evicted_when_stock_changes() {
-    let sys = spawn_system().await;
+async fn reads_are_served_from_the_cache_and_evicted_when_stock_changes(sys: TestSystem) {
     let product = sys.create_product("Cached", "5.00", 4).await;
     let pid = product["id"].as_str().unwrap();
-    let key = format!("{}product:{pid}", sys.product_cache_prefix);
 
     let first = sys.get_product(pid).await;
     assert_eq!(first.header("x-cache"), Some("MISS"));
-    assert!(sys.redis_get(&key).await.is_some(), "the read filled {key}");
+    let entry = sys.cached_product(pid).await.expect("the read filled the cache");
+    assert!(entry.contains("\"name\":\"Cached\""), "{entry}");
 
-    // Change the row behind the cache's back: a read served from Redis cannot see it.
+    // Change the row behind the cache's back: a read served from the cache cannot see it.
     let db = sys.product_db().await;
-    db.execute_unprepared(&format!(
-        "UPDATE products SET name = 'Changed behind the cache' WHERE id = UNHEX(REPLACE('{pid}', '-', ''))"
+    let id = uuid::Uuid::parse_str(pid).unwrap();
+    db.execute_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        "UPDATE products SET name = 'Changed behind the cache' WHERE id = ?",
+        vec![id.into()],
     ))
     .await
     .unwrap();
@@ -114,12 +111,11 @@ async fn reads_are_served_from_redis_and_evicted_when_stock_changes() {
     .expect("the product read after the reservation shows the new stock");
     assert_eq!(after.body["name"], "Changed behind the cache");
     assert_eq!(after.body["version"], 2);
+    assert_eq!(after.header("x-cache"), Some("MISS"), "the reservation evicted the entry");
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn products_are_listed_by_keyset_and_fetched_by_ids() {
-    let sys = spawn_system().await;
+async fn products_are_listed_by_keyset_and_fetched_by_ids(sys: TestSystem) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let p = sys.create_product(&format!("P{i}"), "1.00", 1).await;
@@ -171,3 +167,8 @@ async fn products_are_listed_by_keyset_and_fetched_by_ids() {
     bad.assert_problem(400, "validation_failed");
     sys.stop().await;
 }
+
+both!(a_product_is_created_and_read_back);
+both!(invalid_products_are_400_naming_each_field);
+both!(reads_are_served_from_the_cache_and_evicted_when_stock_changes);
+both!(products_are_listed_by_keyset_and_fetched_by_ids);

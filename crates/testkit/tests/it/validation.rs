@@ -1,7 +1,7 @@
 //! Bad input: a precise 4xx problem, and nothing written.
 
 use serde_json::{Value, json};
-use testkit::{TestSystem, scalar_i64, spawn_system};
+use testkit::{TestSystem, scalar_i64};
 
 async fn nothing_written(sys: &TestSystem) {
     let db = sys.order_db().await;
@@ -19,9 +19,7 @@ async fn nothing_written(sys: &TestSystem) {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_product_is_422_and_nothing_is_written() {
-    let sys = spawn_system().await;
+async fn an_unknown_product_is_422_and_nothing_is_written(sys: TestSystem) {
     let known = sys.create_product("Known", "1.00", 5).await;
     let unknown = domain::ProductId::new().to_string();
     let reply = sys
@@ -34,9 +32,7 @@ async fn an_unknown_product_is_422_and_nothing_is_written() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn malformed_orders_are_400_naming_the_field_and_nothing_is_written() {
-    let sys = spawn_system().await;
+async fn malformed_orders_are_400_naming_the_field_and_nothing_is_written(sys: TestSystem) {
     let product = sys.create_product("Widget", "2.50", 5).await;
     let pid = product["id"].as_str().unwrap();
     let item = |q: Value| json!({"product_id": pid, "quantity": q});
@@ -128,9 +124,7 @@ async fn malformed_orders_are_400_naming_the_field_and_nothing_is_written() {
     sys.stop().await;
 }
 
-#[tokio::test]
-async fn bad_ids_filters_and_cursors_are_400() {
-    let sys = spawn_system().await;
+async fn bad_ids_filters_and_cursors_are_400(sys: TestSystem) {
     let o = &sys.order.base_url;
     let cases = [
         ("/orders/not-a-uuid", "id"),
@@ -156,3 +150,7 @@ async fn bad_ids_filters_and_cursors_are_400() {
     route.assert_problem(404, "route_not_found");
     sys.stop().await;
 }
+
+both!(an_unknown_product_is_422_and_nothing_is_written);
+both!(malformed_orders_are_400_naming_the_field_and_nothing_is_written);
+both!(bad_ids_filters_and_cursors_are_400);
