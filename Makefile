@@ -2,16 +2,26 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run test test-only lint fmt openapi infra-up infra-down stack-up stack-down stack-config
+.PHONY: help run run-services test test-only test-standalone flow lint fmt openapi infra-up infra-down stack-up stack-down stack-config
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-run: ## start MariaDB, Redis, RabbitMQ (local packages) and both services; Ctrl-C stops all
+run: ## the whole system in one process, no servers to install (data in ./data); Ctrl-C stops it
+	$(CARGO) run -q -p standalone -- $(ARGS)
+
+run-services: ## both services as separate processes on local MariaDB, Redis and RabbitMQ
 	deploy/local-infra/run-local.sh
 
-test: ## run every test against real MariaDB, Redis and RabbitMQ, started (and stopped) here
+test: ## every test: real MariaDB/Redis/RabbitMQ (started and stopped here), standalone, browser
 	deploy/local-infra/with-infra.sh $(CARGO) test --workspace --all-targets
+	deploy/examples/standalone-checks.sh
+
+test-standalone: ## the example flow and the Swagger UI browser check against the standalone binary
+	deploy/examples/standalone-checks.sh
+
+flow: ## the example flow against running services (make run in another terminal)
+	deploy/examples/flow.sh
 
 test-only: ## run the tests against servers named by TEST_MYSQL_URL/TEST_REDIS_URL/TEST_AMQP_URL
 	$(CARGO) test --workspace --all-targets
