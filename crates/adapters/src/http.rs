@@ -53,21 +53,18 @@ impl FieldError {
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Problem {
-    /// A URI reference naming the problem type.
+    /// A URI reference naming the problem type: `/problems/{code}`.
     #[serde(rename = "type")]
-    #[schema(example = "/problems/validation_failed")]
     pub problem_type: String,
     /// Short, human-readable summary of the type.
-    #[schema(example = "Invalid request")]
     pub title: String,
     /// The HTTP status.
-    #[schema(example = 400)]
     pub status: u16,
     /// What went wrong in this occurrence.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Stable machine-readable code.
-    #[schema(example = "validation_failed")]
+    /// Stable machine-readable code, such as `validation_failed`, `unknown_products`,
+    /// `product_not_found` or `service_unavailable`.
     pub code: String,
     /// Per-field errors, for validation failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
