@@ -1,1 +1,149 @@
-//! Every adapter against the contract suite of its port.
+//! Every adapter against the contract suite of its port, and every suite against an adapter
+//! broken on purpose (a suite that passes a broken adapter proves nothing).
+
+use std::any::Any;
+use std::sync::Arc;
+
+use adapters::db::{OutboxSignal, SqlOrderStore, SqlOutboxStore, SqlProductStore};
+use ports::inventory::ProductStore;
+use testkit::contracts::broken::{ForgetfulInbox, IgnoresTtl, OverdrawingStock, SwallowsRetries};
+use testkit::contracts::rabbitmq::RabbitMqBus;
+use testkit::contracts::redis::{RedisCaches, unreachable_redis_cache};
+use testkit::contracts::sql::{MySqlDatabase, SqlOrderFixture};
+use testkit::contracts::{
+    OutboxThroughOrders, cache_contract, cache_outage_contract, event_bus_contract,
+    inventory_store_contract, order_store_contract, outbox_contract,
+};
+use testkit::{Infra, Isolation};
+
+type Panic = Box<dyn Any + Send>;
+
+/// Runs a suite in a task of its own, so that the caller cleans up even when it panics.
+async fn run(suite: impl Future<Output = ()> + Send + 'static) -> Result<(), Panic> {
+    tokio::spawn(suite).await.map_err(|e| {
+        assert!(e.is_panic(), "the suite was cancelled: {e}");
+        e.into_panic()
+    })
+}
+
+fn message(panic: &Panic) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
+/// Re-raises a suite's panic once the caller cleaned up.
+fn passed(outcome: Result<(), Panic>) {
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Asserts the suite panicked, for the rule the broken adapter breaks.
+fn rejected(outcome: Result<(), Panic>, rule: &str) {
+    let panic = outcome.expect_err("the suite must reject the broken adapter");
+    let message = message(&panic);
+    assert!(
+        message.contains(rule),
+        "the suite must reject the broken adapter for `{rule}`, it failed with: {message}"
+    );
+}
+
+#[tokio::test]
+async fn order_store_contract_mysql() {
+    let db = MySqlDatabase::orders(&Infra::from_env(), &Isolation::new()).await;
+    let fixture = SqlOrderFixture::new(db.connection().clone());
+    let outcome = run(async move { order_store_contract(&fixture).await }).await;
+    db.drop_database().await;
+    passed(outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inventory_store_contract_mysql() {
+    let db = MySqlDatabase::products(&Infra::from_env(), &Isolation::new()).await;
+    let store: Arc<dyn ProductStore> = Arc::new(SqlProductStore::new(
+        db.connection().clone(),
+        OutboxSignal::new(),
+    ));
+    let outcome = run(async move { inventory_store_contract(&store).await }).await;
+    db.drop_database().await;
+    passed(outcome);
+}
+
+#[tokio::test]
+async fn outbox_contract_mysql() {
+    let db = MySqlDatabase::orders(&Infra::from_env(), &Isolation::new()).await;
+    let conn = db.connection().clone();
+    let fixture = OutboxThroughOrders::new(
+        Arc::new(SqlOutboxStore::new(conn.clone())),
+        Arc::new(SqlOrderStore::new(conn, OutboxSignal::new())),
+    );
+    let outcome = run(async move { outbox_contract(&fixture).await }).await;
+    db.drop_database().await;
+    passed(outcome);
+}
+
+#[tokio::test]
+async fn event_bus_contract_rabbitmq() {
+    let bus = Arc::new(RabbitMqBus::new(&Infra::from_env(), &Isolation::new()).await);
+    let fixture = bus.clone();
+    let outcome = run(async move { event_bus_contract(fixture.as_ref()).await }).await;
+    bus.teardown().await;
+    passed(outcome);
+}
+
+#[tokio::test]
+async fn cache_contract_redis() {
+    let caches = RedisCaches::new(&Infra::from_env(), &Isolation::new());
+    cache_contract(&caches).await;
+}
+
+#[tokio::test]
+async fn cache_outage_contract_redis() {
+    cache_outage_contract(&unreachable_redis_cache()).await;
+}
+
+#[tokio::test]
+async fn the_order_store_suite_rejects_an_inbox_that_forgets() {
+    let db = MySqlDatabase::orders(&Infra::from_env(), &Isolation::new()).await;
+    let conn = db.connection().clone();
+    let inner = Arc::new(SqlOrderStore::new(conn.clone(), OutboxSignal::new()));
+    let fixture = SqlOrderFixture::with_store(Arc::new(ForgetfulInbox(inner)), conn);
+    let outcome = run(async move { order_store_contract(&fixture).await }).await;
+    db.drop_database().await;
+    rejected(outcome, "record_inbox must return false");
+}
+
+#[tokio::test]
+async fn the_inventory_suite_rejects_a_decrement_that_oversells() {
+    let db = MySqlDatabase::products(&Infra::from_env(), &Isolation::new()).await;
+    let inner = Arc::new(SqlProductStore::new(
+        db.connection().clone(),
+        OutboxSignal::new(),
+    ));
+    let store: Arc<dyn ProductStore> = Arc::new(OverdrawingStock(inner));
+    let outcome = run(async move { inventory_store_contract(&store).await }).await;
+    db.drop_database().await;
+    rejected(
+        outcome,
+        "decrement_stock must return false when fewer units are on hand",
+    );
+}
+
+#[tokio::test]
+async fn the_cache_suite_rejects_a_cache_that_ignores_the_ttl() {
+    let caches = IgnoresTtl(RedisCaches::new(&Infra::from_env(), &Isolation::new()));
+    let outcome = run(async move { cache_contract(&caches).await }).await;
+    rejected(outcome, "must be gone once its TTL");
+}
+
+#[tokio::test]
+async fn the_bus_suite_rejects_a_consumer_that_drops_redeliveries() {
+    let bus = Arc::new(RabbitMqBus::new(&Infra::from_env(), &Isolation::new()).await);
+    let fixture = SwallowsRetries(bus.clone());
+    let outcome = run(async move { event_bus_contract(&fixture).await }).await;
+    bus.teardown().await;
+    rejected(outcome, "Retry must be delivered again");
+}

@@ -1,0 +1,238 @@
+//! Adapters with one rule broken on purpose, wrapping a working one. Each must make its suite
+//! panic: the tests of the suites themselves.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::prelude::async_trait::async_trait;
+
+use super::bus::{BusFixture, RunningConsumer};
+use super::cache::CacheFixture;
+use domain::{MessageId, Order, OrderId, Product, ProductId, Quantity, Stock};
+use ports::inventory::{InventoryTx, ProductStore};
+use ports::orders::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
+use ports::{
+    Cache, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, Page,
+    PageRequest, StoreError,
+};
+
+/// An order store whose transactions' `record_inbox` always answers `true`: every duplicate
+/// delivery would be applied again.
+pub struct ForgetfulInbox(pub Arc<dyn OrderStore>);
+
+impl std::fmt::Debug for ForgetfulInbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForgetfulInbox")
+    }
+}
+
+struct ForgetfulInboxTx(Box<dyn OrderTx>);
+
+#[async_trait]
+impl OrderStore for ForgetfulInbox {
+    async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError> {
+        Ok(Box::new(ForgetfulInboxTx(self.0.begin().await?)))
+    }
+
+    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.0.find(id).await
+    }
+
+    async fn list(
+        &self,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, StoreError> {
+        self.0.list(filter, page).await
+    }
+}
+
+#[async_trait]
+impl OrderTx for ForgetfulInboxTx {
+    async fn record_inbox(
+        &mut self,
+        consumer: &str,
+        message_id: MessageId,
+    ) -> Result<bool, StoreError> {
+        self.0.record_inbox(consumer, message_id).await?;
+        Ok(true)
+    }
+
+    async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError> {
+        self.0.insert_order(order).await
+    }
+
+    async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.0.load_for_update(id).await
+    }
+
+    async fn update_status(
+        &mut self,
+        order: &Order,
+        expected_version: u32,
+    ) -> Result<bool, StoreError> {
+        self.0.update_status(order, expected_version).await
+    }
+
+    async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError> {
+        self.0.append_history(entry).await
+    }
+
+    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        self.0.enqueue(message).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.0.commit().await
+    }
+}
+
+/// A product store whose transactions' `decrement_stock` reports success without taking
+/// anything when the stock is short: an oversell.
+pub struct OverdrawingStock(pub Arc<dyn ProductStore>);
+
+impl std::fmt::Debug for OverdrawingStock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OverdrawingStock")
+    }
+}
+
+struct OverdrawingTx(Box<dyn InventoryTx>);
+
+#[async_trait]
+impl ProductStore for OverdrawingStock {
+    async fn begin(&self) -> Result<Box<dyn InventoryTx>, StoreError> {
+        Ok(Box::new(OverdrawingTx(self.0.begin().await?)))
+    }
+
+    async fn find(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.0.find(id).await
+    }
+
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+        self.0.find_many(ids).await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<Product>, StoreError> {
+        self.0.list(page).await
+    }
+}
+
+#[async_trait]
+impl InventoryTx for OverdrawingTx {
+    async fn record_inbox(
+        &mut self,
+        consumer: &str,
+        message_id: MessageId,
+    ) -> Result<bool, StoreError> {
+        self.0.record_inbox(consumer, message_id).await
+    }
+
+    async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError> {
+        self.0.insert_product(product).await
+    }
+
+    async fn lock_stock(
+        &mut self,
+        ids: &[ProductId],
+    ) -> Result<HashMap<ProductId, Stock>, StoreError> {
+        self.0.lock_stock(ids).await
+    }
+
+    async fn decrement_stock(
+        &mut self,
+        id: ProductId,
+        quantity: Quantity,
+    ) -> Result<bool, StoreError> {
+        self.0.decrement_stock(id, quantity).await?;
+        Ok(true)
+    }
+
+    async fn insert_reservation(
+        &mut self,
+        order_id: OrderId,
+        product_id: ProductId,
+        quantity: Quantity,
+    ) -> Result<(), StoreError> {
+        self.0
+            .insert_reservation(order_id, product_id, quantity)
+            .await
+    }
+
+    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        self.0.enqueue(message).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.0.commit().await
+    }
+}
+
+/// A cache fixture whose caches keep every entry for an hour, whatever TTL they are given.
+#[derive(Debug)]
+pub struct IgnoresTtl<F>(pub F);
+
+struct TtlIgnoringCache(Arc<dyn Cache>);
+
+impl<F: CacheFixture> CacheFixture for IgnoresTtl<F> {
+    fn cache(&self, namespace: &str) -> Arc<dyn Cache> {
+        Arc::new(TtlIgnoringCache(self.0.cache(namespace)))
+    }
+}
+
+#[async_trait]
+impl Cache for TtlIgnoringCache {
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
+        self.0.get_many(keys).await
+    }
+
+    async fn set_many(&self, entries: &[(String, String)], _ttl: Duration) {
+        self.0.set_many(entries, Duration::from_secs(3600)).await;
+    }
+
+    async fn delete(&self, keys: &[String]) {
+        self.0.delete(keys).await;
+    }
+}
+
+/// A bus fixture whose consumers acknowledge a delivery the handler asked to retry: the
+/// message is lost instead of redelivered. Shares the wrapped fixture, so its owner can still
+/// tear it down.
+#[derive(Debug)]
+pub struct SwallowsRetries<F: ?Sized>(pub Arc<F>);
+
+struct RetryAsAck(Arc<dyn MessageHandler>);
+
+#[async_trait]
+impl MessageHandler for RetryAsAck {
+    fn routing_keys(&self) -> Vec<&'static str> {
+        self.0.routing_keys()
+    }
+
+    async fn handle(&self, message: &InboundMessage) -> HandleOutcome {
+        match self.0.handle(message).await {
+            HandleOutcome::Retry(_) => HandleOutcome::Ack,
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl<F: BusFixture + ?Sized> BusFixture for SwallowsRetries<F> {
+    fn publisher(&self) -> Arc<dyn EventPublisher> {
+        self.0.publisher()
+    }
+
+    async fn start_consumer(&self, handler: Arc<dyn MessageHandler>) -> Box<dyn RunningConsumer> {
+        self.0.start_consumer(Arc::new(RetryAsAck(handler))).await
+    }
+
+    async fn dead_letters(&self) -> Vec<Vec<u8>> {
+        self.0.dead_letters().await
+    }
+
+    fn delivery_limit(&self) -> u32 {
+        self.0.delivery_limit()
+    }
+}
