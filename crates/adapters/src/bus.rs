@@ -134,6 +134,14 @@ impl InProcessBus {
             .unwrap_or_default()
     }
 
+    /// Takes the messages dead-lettered from `queue` out of it (like reading a DLQ), oldest
+    /// first.
+    pub fn take_dead_letters(&self, queue: &str) -> Vec<DeadLetter> {
+        self.queue(queue)
+            .map(|q| std::mem::take(&mut *lock(&q.dead)))
+            .unwrap_or_default()
+    }
+
     /// Routes one message; the receivers resolve when each queue is done with it. `None` when
     /// no queue is bound to the key.
     fn route(

@@ -19,6 +19,19 @@ pub trait Cache: Send + Sync + 'static {
     async fn delete(&self, keys: &[String]);
 }
 
+#[async_trait]
+impl<T: Cache + ?Sized> Cache for std::sync::Arc<T> {
+    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
+        (**self).get_many(keys).await
+    }
+    async fn set_many(&self, entries: &[(String, String)], ttl: Duration) {
+        (**self).set_many(entries, ttl).await
+    }
+    async fn delete(&self, keys: &[String]) {
+        (**self).delete(keys).await
+    }
+}
+
 /// Adds up to ±10 % of `ttl`, chosen from `seed`, so entries written together do not all
 /// expire at once.
 pub fn jittered(ttl: Duration, seed: u64) -> Duration {
@@ -44,18 +57,5 @@ mod tests {
                 "{j:?}"
             );
         }
-    }
-}
-
-#[async_trait]
-impl<T: Cache + ?Sized> Cache for std::sync::Arc<T> {
-    async fn get_many(&self, keys: &[String]) -> Vec<Option<String>> {
-        (**self).get_many(keys).await
-    }
-    async fn set_many(&self, entries: &[(String, String)], ttl: Duration) {
-        (**self).set_many(entries, ttl).await
-    }
-    async fn delete(&self, keys: &[String]) {
-        (**self).delete(keys).await
     }
 }

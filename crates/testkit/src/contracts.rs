@@ -38,11 +38,14 @@
 //!   each answered within [`cache::OUTAGE_BOUND`].
 //! - [`sql`], [`rabbitmq`], [`redis`]: fixtures for the sea-orm stores (with an isolated MySQL
 //!   database per test), RabbitMQ and Redis.
+//! - [`embedded`]: fixtures for the standalone composition's adapters: the same sea-orm stores
+//!   on an SQLite file of their own, the in-process bus, memory caches.
 //! - [`broken`]: adapters with one rule broken on purpose, which their suite must reject.
 
 pub mod broken;
 pub mod bus;
 pub mod cache;
+pub mod embedded;
 pub mod inventory;
 pub mod orders;
 pub mod outbox;

@@ -305,8 +305,14 @@ pub async fn spawn_standalone() -> TestSystem {
     let app = standalone::Standalone::build(standalone_settings(data_dir.path()))
         .await
         .expect("the standalone system must start");
-    let (order, product) = (Endpoint::new(app.order_port()), Endpoint::new(app.product_port()));
-    let (order_db_url, product_db_url) = (app.order_db_url().to_owned(), app.product_db_url().to_owned());
+    let (order, product) = (
+        Endpoint::new(app.order_port()),
+        Endpoint::new(app.product_port()),
+    );
+    let (order_db_url, product_db_url) = (
+        app.order_db_url().to_owned(),
+        app.product_db_url().to_owned(),
+    );
     let (bus, product_cache) = (app.bus().clone(), app.product_cache().clone());
     let handle = ServiceHandle::spawn(order.port, |stopped| {
         app.run_until_stopped(async {

@@ -1,6 +1,9 @@
 //! The outbox as the relay sees it: claim unpublished rows with `FOR UPDATE SKIP LOCKED` (so
 //! replicas share the work without publishing the same row at once), mark confirmed ones.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
@@ -13,30 +16,54 @@ use super::{corrupt, store_err, to_naive, to_utc};
 use domain::MessageId;
 use ports::store::{OutboxBatch, OutboxStore};
 use ports::{OutboxMessage, StoreError};
+use uuid::Uuid;
 
 /// The outbox table of one service's database.
 #[derive(Debug, Clone)]
 pub struct SqlOutboxStore {
     db: DatabaseConnection,
+    /// SQLite has no row locks: rows claimed by an open batch of this store are skipped by
+    /// later claims through this set instead (what `SKIP LOCKED` does on MySQL).
+    claimed: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 impl SqlOutboxStore {
     /// The outbox in `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            claimed: Arc::default(),
+        }
     }
 }
 
-/// Where a batch's marks go: the claiming transaction (MySQL), or straight to the pool
-/// (SQLite, whose single writer and single relay per database make a claim lock pointless,
-/// and where holding the only connection while publishing would stall every request).
-enum Claim {
-    Locked(DatabaseTransaction),
-    Unlocked(DatabaseConnection),
+fn claimed_set(set: &Mutex<HashSet<Uuid>>) -> std::sync::MutexGuard<'_, HashSet<Uuid>> {
+    set.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Rows of an SQLite batch, claimed in the store's set until the batch ends.
+struct ClaimRelease {
+    claimed: Arc<Mutex<HashSet<Uuid>>>,
+    ids: Vec<Uuid>,
+}
+
+impl Drop for ClaimRelease {
+    fn drop(&mut self) {
+        let mut set = claimed_set(&self.claimed);
+        for id in &self.ids {
+            set.remove(id);
+        }
+    }
+}
+
+/// A claimed batch. On MySQL the claiming transaction's row locks hold the claim and the marks
+/// go through it; on SQLite (no row locks, and its only connection must not stay busy while
+/// publishing) the marks go straight to the pool and the claim is held in the store's set.
 struct SqlOutboxBatch {
-    claim: Claim,
+    tx: Option<DatabaseTransaction>,
+    db: DatabaseConnection,
+    _release: Option<ClaimRelease>,
     messages: Vec<OutboxMessage>,
 }
 
@@ -65,21 +92,21 @@ impl OutboxBatch for SqlOutboxBatch {
                 Expr::value(to_naive(ports::now())),
             )
             .filter(outbox::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())));
-        match &self.claim {
-            Claim::Locked(tx) => update.exec(tx).await,
-            Claim::Unlocked(db) => update.exec(db).await,
+        match &self.tx {
+            Some(tx) => update.exec(tx).await,
+            None => update.exec(&self.db).await,
         }
         .map_err(|e| store_err(e, "failed to mark outbox rows published"))?;
         Ok(())
     }
 
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        match self.claim {
-            Claim::Locked(tx) => tx
+    async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
+        match self.tx.take() {
+            Some(tx) => tx
                 .commit()
                 .await
                 .map_err(|e| store_err(e, "failed to commit the outbox batch")),
-            Claim::Unlocked(_) => Ok(()),
+            None => Ok(()),
         }
     }
 }
@@ -92,12 +119,23 @@ impl OutboxStore for SqlOutboxStore {
             .order_by_asc(outbox::Column::Id)
             .limit(u64::from(limit));
         if self.db.get_database_backend() == DbBackend::Sqlite {
+            let skipped: Vec<Uuid> = claimed_set(&self.claimed).iter().copied().collect();
             let rows = unpublished
+                .filter(outbox::Column::Id.is_not_in(skipped))
                 .all(&self.db)
                 .await
                 .map_err(|e| store_err(e, "failed to read outbox rows"))?;
+            let mut set = claimed_set(&self.claimed);
+            // Another claim may have taken some of these rows while this one was reading.
+            let rows: Vec<_> = rows.into_iter().filter(|r| set.insert(r.id)).collect();
+            drop(set);
             return Ok(Box::new(SqlOutboxBatch {
-                claim: Claim::Unlocked(self.db.clone()),
+                tx: None,
+                db: self.db.clone(),
+                _release: Some(ClaimRelease {
+                    claimed: self.claimed.clone(),
+                    ids: rows.iter().map(|r| r.id).collect(),
+                }),
                 messages: rows.into_iter().map(message).collect(),
             }));
         }
@@ -115,7 +153,9 @@ impl OutboxStore for SqlOutboxStore {
             .await
             .map_err(|e| store_err(e, "failed to claim outbox rows"))?;
         Ok(Box::new(SqlOutboxBatch {
-            claim: Claim::Locked(tx),
+            tx: Some(tx),
+            db: self.db.clone(),
+            _release: None,
             messages: rows.into_iter().map(message).collect(),
         }))
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::prelude::async_trait::async_trait;
+use async_trait::async_trait;
 
 use super::bus::{BusFixture, RunningConsumer};
 use super::cache::CacheFixture;

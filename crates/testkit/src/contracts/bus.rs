@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::prelude::async_trait::async_trait;
+use async_trait::async_trait;
 
 use super::{WAIT, holds_within};
 use domain::MessageId;

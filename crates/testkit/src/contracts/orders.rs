@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sea_orm::prelude::async_trait::async_trait;
+use async_trait::async_trait;
 
 use domain::{
     Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderId, OrderStatus, ProductId,

@@ -5,9 +5,8 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::prelude::async_trait::async_trait;
+use async_trait::async_trait;
 // This crate has `chrono` only as a dev-dependency; sea-query re-exports the same crate.
-use sea_orm::sea_query::value::prelude::chrono;
 
 use adapters::relay::publish_once;
 use domain::MessageId;

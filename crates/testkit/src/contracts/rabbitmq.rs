@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::prelude::async_trait::async_trait;
+use async_trait::async_trait;
 
 use super::bus::{BOUND_KEYS, BusFixture, RunningConsumer};
 use crate::{Infra, Isolation};

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::prelude::async_trait::async_trait;
+use async_trait::async_trait;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use adapters::db::{OutboxSignal, SqlOrderStore, SqlOutboxStore, SqlProductStore};
 use ports::inventory::ProductStore;
 use testkit::contracts::broken::{ForgetfulInbox, IgnoresTtl, OverdrawingStock, SwallowsRetries};
+use testkit::contracts::embedded::{InProcessBusFixture, MemoryCaches, SqliteDatabase};
 use testkit::contracts::rabbitmq::RabbitMqBus;
 use testkit::contracts::redis::{RedisCaches, unreachable_redis_cache};
 use testkit::contracts::sql::{MySqlDatabase, SqlOrderFixture};
@@ -103,6 +104,48 @@ async fn cache_contract_redis() {
 #[tokio::test]
 async fn cache_outage_contract_redis() {
     cache_outage_contract(&unreachable_redis_cache()).await;
+}
+
+#[tokio::test]
+async fn order_store_contract_sqlite() {
+    let db = SqliteDatabase::orders().await;
+    let fixture = SqlOrderFixture::new(db.connection().clone());
+    passed(run(async move { order_store_contract(&fixture).await }).await);
+    drop(db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inventory_store_contract_sqlite() {
+    let db = SqliteDatabase::products().await;
+    let store: Arc<dyn ProductStore> = Arc::new(SqlProductStore::new(
+        db.connection().clone(),
+        OutboxSignal::new(),
+    ));
+    passed(run(async move { inventory_store_contract(&store).await }).await);
+    drop(db);
+}
+
+#[tokio::test]
+async fn outbox_contract_sqlite() {
+    let db = SqliteDatabase::orders().await;
+    let conn = db.connection().clone();
+    let fixture = OutboxThroughOrders::new(
+        Arc::new(SqlOutboxStore::new(conn.clone())),
+        Arc::new(SqlOrderStore::new(conn, OutboxSignal::new())),
+    );
+    passed(run(async move { outbox_contract(&fixture).await }).await);
+    drop(db);
+}
+
+#[tokio::test]
+async fn event_bus_contract_in_process() {
+    let fixture = InProcessBusFixture::new();
+    passed(run(async move { event_bus_contract(&fixture).await }).await);
+}
+
+#[tokio::test]
+async fn cache_contract_memory() {
+    cache_contract(&MemoryCaches::default()).await;
 }
 
 #[tokio::test]

@@ -41,7 +41,10 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
 
 async fn health_reports_every_dependency(sys: TestSystem) {
     let (order_deps, product_deps) = sys.health_dependencies();
-    for (base, deps) in [(&sys.order.base_url, order_deps), (&sys.product.base_url, product_deps)] {
+    for (base, deps) in [
+        (&sys.order.base_url, order_deps),
+        (&sys.product.base_url, product_deps),
+    ] {
         let health = sys.get(base, "/health").await;
         assert_eq!(health.status, 200, "{}", health.text);
         assert_eq!(health.body["status"], "healthy", "{}", health.text);

@@ -106,7 +106,11 @@ async fn a_malformed_message_is_dead_lettered_without_blocking_the_queue(sys: Te
         dead.extend(sys.dead_letters(SERVICE).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(dead.len(), 2, "both malformed messages reach the DLQ: {dead:?}");
+    assert_eq!(
+        dead.len(),
+        2,
+        "both malformed messages reach the DLQ: {dead:?}"
+    );
     assert_eq!(dead[0], b"{this is not json");
     sys.stop().await;
 }

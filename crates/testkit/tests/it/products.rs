@@ -79,7 +79,10 @@ async fn reads_are_served_from_the_cache_and_evicted_when_stock_changes(sys: Tes
 
     let first = sys.get_product(pid).await;
     assert_eq!(first.header("x-cache"), Some("MISS"));
-    let entry = sys.cached_product(pid).await.expect("the read filled the cache");
+    let entry = sys
+        .cached_product(pid)
+        .await
+        .expect("the read filled the cache");
     assert!(entry.contains("\"name\":\"Cached\""), "{entry}");
 
     // Change the row behind the cache's back: a read served from the cache cannot see it.
@@ -111,7 +114,11 @@ async fn reads_are_served_from_the_cache_and_evicted_when_stock_changes(sys: Tes
     .expect("the product read after the reservation shows the new stock");
     assert_eq!(after.body["name"], "Changed behind the cache");
     assert_eq!(after.body["version"], 2);
-    assert_eq!(after.header("x-cache"), Some("MISS"), "the reservation evicted the entry");
+    assert_eq!(
+        after.header("x-cache"),
+        Some("MISS"),
+        "the reservation evicted the entry"
+    );
     sys.stop().await;
 }
 

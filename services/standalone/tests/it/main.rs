@@ -63,12 +63,16 @@ async fn start(data_dir: &Path) -> Running {
 }
 
 async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
-    db.query_one_raw(Statement::from_sql_and_values(db.get_database_backend(), sql, values))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
+    db.query_one_raw(Statement::from_sql_and_values(
+        db.get_database_backend(),
+        sql,
+        values,
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get_by_index::<i64>(0)
+    .unwrap()
 }
 
 #[tokio::test]
@@ -80,7 +84,8 @@ async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
         .unwrap();
     let first = start(dir.path()).await;
 
-    let initial: HashMap<String, i64> = HashMap::from([("Scarce".into(), 40), ("Plenty".into(), 1000)]);
+    let initial: HashMap<String, i64> =
+        HashMap::from([("Scarce".into(), 40), ("Plenty".into(), 1000)]);
     let mut products = HashMap::new();
     for (name, stock) in &initial {
         let body: Value = http
@@ -142,16 +147,37 @@ async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
 
     // What the crash left behind (for the report; how much depends on timing).
     let at_crash = {
-        let orders = Database::connect(format!("sqlite://{}", dir.path().join("orders.db").display()))
-            .await
-            .unwrap();
-        let products = Database::connect(format!("sqlite://{}", dir.path().join("products.db").display()))
-            .await
-            .unwrap();
+        let orders = Database::connect(format!(
+            "sqlite://{}",
+            dir.path().join("orders.db").display()
+        ))
+        .await
+        .unwrap();
+        let products = Database::connect(format!(
+            "sqlite://{}",
+            dir.path().join("products.db").display()
+        ))
+        .await
+        .unwrap();
         let counts = (
-            scalar(&orders, "SELECT COUNT(*) FROM orders WHERE status = 'pending'", vec![]).await,
-            scalar(&orders, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", vec![]).await,
-            scalar(&products, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", vec![]).await,
+            scalar(
+                &orders,
+                "SELECT COUNT(*) FROM orders WHERE status = 'pending'",
+                vec![],
+            )
+            .await,
+            scalar(
+                &orders,
+                "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                vec![],
+            )
+            .await,
+            scalar(
+                &products,
+                "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                vec![],
+            )
+            .await,
         );
         orders.close().await.ok();
         products.close().await.ok();
@@ -171,26 +197,48 @@ async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
                 .json()
                 .await
                 .unwrap();
-            let status = order["status"].as_str().expect("every acknowledged order exists").to_owned();
+            let status = order["status"]
+                .as_str()
+                .expect("every acknowledged order exists")
+                .to_owned();
             if status != "pending" {
                 statuses.insert(id.clone(), status);
                 break;
             }
-            assert!(Instant::now() < deadline, "order {id} never settled after the restart");
+            assert!(
+                Instant::now() < deadline,
+                "order {id} never settled after the restart"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     // Every order in the database settled too, acknowledged or not (a commit whose answer was lost).
-    let orders_db = Database::connect(format!("sqlite://{}", dir.path().join("orders.db").display()))
-        .await
-        .unwrap();
-    let products_db = Database::connect(format!("sqlite://{}", dir.path().join("products.db").display()))
-        .await
-        .unwrap();
+    let orders_db = Database::connect(format!(
+        "sqlite://{}",
+        dir.path().join("orders.db").display()
+    ))
+    .await
+    .unwrap();
+    let products_db = Database::connect(format!(
+        "sqlite://{}",
+        dir.path().join("products.db").display()
+    ))
+    .await
+    .unwrap();
     let settle_deadline = Instant::now() + Duration::from_secs(30);
-    while scalar(&orders_db, "SELECT COUNT(*) FROM orders WHERE status = 'pending'", vec![]).await > 0 {
-        assert!(Instant::now() < settle_deadline, "orders stayed pending after the restart");
+    while scalar(
+        &orders_db,
+        "SELECT COUNT(*) FROM orders WHERE status = 'pending'",
+        vec![],
+    )
+    .await
+        > 0
+    {
+        assert!(
+            Instant::now() < settle_deadline,
+            "orders stayed pending after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -210,7 +258,12 @@ async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
     };
     for (name, initial_stock) in &initial {
         let id = uuid::Uuid::parse_str(&products[name]).unwrap();
-        let stock = scalar(&products_db, "SELECT stock FROM products WHERE id = ?", vec![id.into()]).await;
+        let stock = scalar(
+            &products_db,
+            "SELECT stock FROM products WHERE id = ?",
+            vec![id.into()],
+        )
+        .await;
         let reserved = scalar(
             &products_db,
             "SELECT COALESCE(SUM(quantity), 0) FROM stock_reservations WHERE product_id = ?",
@@ -230,14 +283,21 @@ async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
         .iter()
         .map(|r| r.try_get_by_index::<uuid::Uuid>(0).unwrap().to_string())
         .collect();
-    assert_eq!(reserving_orders, confirmed, "reservations exist exactly for confirmed orders");
+    assert_eq!(
+        reserving_orders, confirmed,
+        "reservations exist exactly for confirmed orders"
+    );
     let scarce_units = scalar(
         &products_db,
         "SELECT COUNT(*) FROM stock_reservations WHERE product_id = ?",
         vec![uuid::Uuid::parse_str(&scarce).unwrap().into()],
     )
     .await;
-    assert_eq!(scarce_units, 40.min(confirmed.len() as i64), "each confirmed order took one scarce unit, once");
+    assert_eq!(
+        scarce_units,
+        40.min(confirmed.len() as i64),
+        "each confirmed order took one scarce unit, once"
+    );
     let acknowledged_confirmed = statuses.values().filter(|s| *s == "confirmed").count();
     println!(
         "at the crash: {} orders pending, {} + {} outbox rows unpublished (order + product)",
