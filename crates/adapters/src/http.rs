@@ -319,6 +319,48 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
     .error_response()
 }
 
+/// The version a client's `If-Match` header requires (`If-Match: "3"`), `None` without the
+/// header or with `If-Match: *`. A malformed header is a 400 naming it.
+pub fn if_match(req: &HttpRequest) -> Result<Option<u32>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::validation(vec![FieldError::new(
+            "If-Match",
+            "expected the ETag of a read, such as \"3\"",
+        )])
+    };
+    let text = value.to_str().map_err(|_| invalid())?.trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.strip_prefix("W/")
+        .unwrap_or(text)
+        .trim_matches('"')
+        .parse::<u32>()
+        .map(Some)
+        .map_err(|_| invalid())
+}
+
+/// `412 precondition_failed`: the resource changed since the client read it.
+pub fn precondition_failed(current_version: u32) -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+        "Precondition failed",
+    )
+    .detail(format!(
+        "the resource is at version {current_version}; read it again and retry with its ETag"
+    ))
+    .with("current_version", current_version)
+}
+
+/// The `ETag` of a version: `"3"`.
+pub fn etag(version: u32) -> header::ETag {
+    header::ETag(header::EntityTag::new_strong(version.to_string()))
+}
+
 /// Parses an id from a path segment or parameter, naming the field when it is not a UUID.
 pub fn parse_id<T>(
     field: &str,

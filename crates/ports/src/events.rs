@@ -19,6 +19,16 @@ pub mod keys {
     pub const ORDER_QTY_CONFIRMED: &str = "order.qty_confirmed";
     /// The inventory could not reserve an order's items; nothing was reserved.
     pub const ORDER_QTY_FAILED: &str = "order.qty_failed";
+    /// An order was cancelled; the inventory must release its reservations (once).
+    pub const ORDER_CANCELLED: &str = "order.cancelled";
+    /// An order was handed to a carrier; its reservations are consumed, never released.
+    pub const ORDER_SHIPPED: &str = "order.shipped";
+    /// An order reached its customer.
+    pub const ORDER_DELIVERED: &str = "order.delivered";
+    /// A product was created.
+    pub const PRODUCT_CREATED: &str = "product.created";
+    /// A product's name or price changed; caches of it must be evicted.
+    pub const PRODUCT_UPDATED: &str = "product.updated";
 }
 
 /// A contract: a payload type bound to its routing key and version.
@@ -104,6 +114,81 @@ pub struct OrderQtyFailedV1 {
 
 impl IntegrationEvent for OrderQtyFailedV1 {
     const TYPE: &'static str = keys::ORDER_QTY_FAILED;
+    const VERSION: u32 = 1;
+}
+
+/// `order.cancelled` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelledV1 {
+    /// The order; whatever was reserved for it must be released, once.
+    pub order_id: OrderId,
+    /// Why: `customer` (an API request) or `timeout`.
+    pub reason: String,
+}
+
+impl IntegrationEvent for OrderCancelledV1 {
+    const TYPE: &'static str = keys::ORDER_CANCELLED;
+    const VERSION: u32 = 1;
+}
+
+/// `order.shipped` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderShippedV1 {
+    /// The order; its reservations are consumed.
+    pub order_id: OrderId,
+    /// Who carries it.
+    pub carrier: String,
+    /// The carrier's tracking number.
+    pub tracking_number: String,
+}
+
+impl IntegrationEvent for OrderShippedV1 {
+    const TYPE: &'static str = keys::ORDER_SHIPPED;
+    const VERSION: u32 = 1;
+}
+
+/// `order.delivered` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDeliveredV1 {
+    /// The order.
+    pub order_id: OrderId,
+}
+
+impl IntegrationEvent for OrderDeliveredV1 {
+    const TYPE: &'static str = keys::ORDER_DELIVERED;
+    const VERSION: u32 = 1;
+}
+
+/// A product as other services may cache it (no stock: stock decisions never use a copy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductSnapshotV1 {
+    /// The product.
+    pub product_id: ProductId,
+    /// Its name.
+    pub name: String,
+    /// Its unit price, a decimal string.
+    pub price: String,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Its version after the change.
+    pub version: u32,
+}
+
+/// `product.created` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductCreatedV1(pub ProductSnapshotV1);
+
+impl IntegrationEvent for ProductCreatedV1 {
+    const TYPE: &'static str = keys::PRODUCT_CREATED;
+    const VERSION: u32 = 1;
+}
+
+/// `product.updated` v1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductUpdatedV1(pub ProductSnapshotV1);
+
+impl IntegrationEvent for ProductUpdatedV1 {
+    const TYPE: &'static str = keys::PRODUCT_UPDATED;
     const VERSION: u32 = 1;
 }
 

@@ -18,6 +18,12 @@ pub mod orders {
         pub version: i64,
         pub created_at: DateTime,
         pub updated_at: DateTime,
+        /// JSON of the shipping address.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub shipping_address: Option<String>,
+        pub note: Option<String>,
+        pub carrier: Option<String>,
+        pub tracking_number: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -154,6 +160,76 @@ pub mod inbox {
         #[sea_orm(primary_key, auto_increment = false)]
         pub message_id: Uuid,
         pub received_at: DateTime,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `stock_adjustments`: every manual change of a product's stock.
+pub mod stock_adjustments {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "stock_adjustments")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub product_id: Uuid,
+        pub delta: i64,
+        pub reason: String,
+        pub stock_after: i64,
+        pub cause: String,
+        pub created_at: DateTime,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `order_tombstones`: orders cancelled before the inventory saw them; a late
+/// `order.created` for one of them reserves nothing.
+pub mod order_tombstones {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_tombstones")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub order_id: Uuid,
+        pub cancelled_at: DateTime,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `idempotency_keys`: one row per `Idempotency-Key`, in both databases.
+pub mod idempotency_keys {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub idem_key: String,
+        pub fingerprint: String,
+        pub state: String,
+        pub resource_id: Uuid,
+        pub response_status: Option<i32>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub response_body: Option<String>,
+        #[sea_orm(column_type = "Text", nullable)]
+        pub response_headers: Option<String>,
+        pub locked_until: DateTime,
+        pub expires_at: DateTime,
+        pub created_at: DateTime,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

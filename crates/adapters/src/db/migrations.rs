@@ -387,13 +387,203 @@ impl MigrationTrait for M0002Products {
     }
 }
 
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    IdemKey,
+    Fingerprint,
+    State,
+    ResourceId,
+    ResponseStatus,
+    ResponseBody,
+    ResponseHeaders,
+    LockedUntil,
+    ExpiresAt,
+    CreatedAt,
+}
+
+/// `idempotency_keys`, identical in both databases.
+#[derive(Debug)]
+pub struct M0003Idempotency;
+
+impl MigrationName for M0003Idempotency {
+    fn name(&self) -> &str {
+        "m0003_idempotency"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Idempotency {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyKeys::Table)
+                    .if_not_exists()
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::IdemKey)
+                            .string_len(255)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(IdempotencyKeys::Fingerprint).string_len(64).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::State).string_len(16).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ResourceId).uuid().not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ResponseStatus).integer().null())
+                    .col(ColumnDef::new(IdempotencyKeys::ResponseBody).text().null())
+                    .col(ColumnDef::new(IdempotencyKeys::ResponseHeaders).text().null())
+                    .col(ColumnDef::new(IdempotencyKeys::LockedUntil).custom(ts()).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ExpiresAt).custom(ts()).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::CreatedAt).custom(ts()).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        // The purge deletes expired keys.
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_idempotency_expires")
+                    .table(IdempotencyKeys::Table)
+                    .col(IdempotencyKeys::ExpiresAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum OrderShipping {
+    ShippingAddress,
+    Note,
+    Carrier,
+    TrackingNumber,
+}
+
+/// Shipping address, note, carrier and tracking number of orders.
+#[derive(Debug)]
+pub struct M0004OrderShipping;
+
+impl MigrationName for M0004OrderShipping {
+    fn name(&self) -> &str {
+        "m0004_order_shipping"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004OrderShipping {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters one column at a time.
+        let columns = [
+            ColumnDef::new(OrderShipping::ShippingAddress).text().null().to_owned(),
+            ColumnDef::new(OrderShipping::Note).string_len(500).null().to_owned(),
+            ColumnDef::new(OrderShipping::Carrier).string_len(64).null().to_owned(),
+            ColumnDef::new(OrderShipping::TrackingNumber).string_len(64).null().to_owned(),
+        ];
+        for column in columns {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Orders::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(DeriveIden)]
+enum StockAdjustments {
+    Table,
+    Id,
+    ProductId,
+    Delta,
+    Reason,
+    StockAfter,
+    Cause,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum OrderTombstones {
+    Table,
+    OrderId,
+    CancelledAt,
+}
+
+/// Stock adjustments and cancel tombstones.
+#[derive(Debug)]
+pub struct M0004Inventory;
+
+impl MigrationName for M0004Inventory {
+    fn name(&self) -> &str {
+        "m0004_inventory"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004Inventory {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(StockAdjustments::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(StockAdjustments::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(StockAdjustments::ProductId).uuid().not_null())
+                    .col(ColumnDef::new(StockAdjustments::Delta).big_integer().not_null())
+                    .col(ColumnDef::new(StockAdjustments::Reason).string_len(200).not_null())
+                    .col(ColumnDef::new(StockAdjustments::StockAfter).big_integer().not_null())
+                    .col(ColumnDef::new(StockAdjustments::Cause).string_len(160).not_null())
+                    .col(ColumnDef::new(StockAdjustments::CreatedAt).custom(ts()).not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("fk_adjustments_product")
+                            .from(StockAdjustments::Table, StockAdjustments::ProductId)
+                            .to(Products::Table, Products::Id),
+                    )
+                    .check(Expr::col(StockAdjustments::StockAfter).gte(0))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_adjustments_product")
+                    .table(StockAdjustments::Table)
+                    .col(StockAdjustments::ProductId)
+                    .col(StockAdjustments::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(OrderTombstones::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(OrderTombstones::OrderId).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(OrderTombstones::CancelledAt).custom(ts()).not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 /// The order database's migrations.
 #[derive(Debug)]
 pub struct OrderMigrator;
 
 impl MigratorTrait for OrderMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Messaging), Box::new(M0002Orders)]
+        vec![
+            Box::new(M0001Messaging),
+            Box::new(M0002Orders),
+            Box::new(M0003Idempotency),
+            Box::new(M0004OrderShipping),
+        ]
     }
 }
 
@@ -403,6 +593,11 @@ pub struct ProductMigrator;
 
 impl MigratorTrait for ProductMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Messaging), Box::new(M0002Products)]
+        vec![
+            Box::new(M0001Messaging),
+            Box::new(M0002Products),
+            Box::new(M0003Idempotency),
+            Box::new(M0004Inventory),
+        ]
     }
 }

@@ -130,6 +130,10 @@ impl OrderTx for SqlOrderTx {
             version: Set(i64::from(order.version())),
             created_at: Set(to_naive(order.created_at())),
             updated_at: Set(to_naive(order.updated_at())),
+            shipping_address: Set(None),
+            note: Set(None),
+            carrier: Set(None),
+            tracking_number: Set(None),
         };
         orders::Entity::insert(row)
             .exec_without_returning(&self.tx)
