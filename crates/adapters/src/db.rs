@@ -2,6 +2,7 @@
 //! the outbox and the inbox. The SQL stays MySQL-compatible (MariaDB runs the tests).
 
 pub mod entities;
+mod idempotency;
 pub mod migrations;
 mod orders;
 mod outbox;
@@ -17,6 +18,7 @@ use tokio::sync::Notify;
 
 use ports::{OutboxMessage, StoreError};
 
+pub use idempotency::SqlIdempotencyStore;
 pub use migrations::{OrderMigrator, ProductMigrator};
 pub use orders::SqlOrderStore;
 pub use outbox::SqlOutboxStore;

@@ -6,9 +6,11 @@
 //!   (`items[1].quantity`), not a serde message about line and column.
 //! - [`Cursor`] is the opaque keyset cursor.
 //! - [`health`] aggregates dependency probes into `GET /health`.
+//! - [`idempotency`] runs unsafe requests at most once per `Idempotency-Key`.
 //! - [`configure_extractors`] makes actix's own extractor errors problem+json too.
 
 pub mod health;
+pub mod idempotency;
 
 use std::fmt;
 
@@ -195,6 +197,12 @@ impl From<ports::StoreError> for ApiError {
             ports::StoreError::Unavailable(source) => {
                 Self::unavailable("the database is busy or unreachable", source)
             }
+            ports::StoreError::Duplicate => Self::new(
+                StatusCode::CONFLICT,
+                "already_exists",
+                "Already exists",
+            )
+            .detail("a resource with this identity exists already"),
             ports::StoreError::Unknown(source) => Self::internal(source),
         }
     }
@@ -260,30 +268,78 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// The raw request body (at most [`MAX_BODY_BYTES`]), for handlers that parse it themselves
+/// (idempotent requests fingerprint the exact bytes).
+#[derive(Debug, Clone)]
+pub struct RawBody(pub web::Bytes);
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            bytes.await.map(RawBody).map_err(|e| {
+                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large")
+                    .detail(e.to_string())
+            })
+        })
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json` or `+json`).
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || v.ends_with("+json")
+        })
+        .unwrap_or(false)
+}
+
+/// Parses a raw request body as JSON (`415` unless it says it is JSON), naming the failing
+/// field on type errors: for handlers that also need the raw bytes (idempotency).
+pub fn json_body<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiError> {
+    if !is_json(req) {
+        return Err(unsupported_media_type());
+    }
+    parse_json(body)
+}
+
+/// Parses an optional JSON body: an empty body is `T::default()`.
+pub fn optional_json_body<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    json_body(req, body)
+}
+
+fn unsupported_media_type() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "Unsupported media type",
+    )
+    .detail("send the body as application/json")
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| {
-                let v = v.trim().to_ascii_lowercase();
-                v == "application/json" || v.ends_with("+json")
-            })
-            .unwrap_or(false);
+        let is_json = is_json(req);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !is_json {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "Unsupported media type",
-                )
-                .detail("send the body as application/json"));
+                return Err(unsupported_media_type());
             }
             let body = bytes.await.map_err(|e| {
                 ApiError::new(

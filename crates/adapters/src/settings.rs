@@ -145,3 +145,26 @@ impl OutboxSettings {
         }
     }
 }
+
+/// `[idempotency]`
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdempotencySettings {
+    /// Hours an `Idempotency-Key` and its answer are kept.
+    pub retention_hours: u64,
+    /// Seconds a request holds its key; past that, a run that died is taken over by a retry.
+    pub lease_secs: u64,
+}
+
+impl IdempotencySettings {
+    /// The policy over `store`.
+    pub fn policy(
+        &self,
+        store: std::sync::Arc<dyn ports::idempotency::IdempotencyStore>,
+    ) -> crate::http::idempotency::Idempotency {
+        crate::http::idempotency::Idempotency::new(
+            store,
+            Duration::from_secs(self.lease_secs),
+            Duration::from_secs(self.retention_hours * 3600),
+        )
+    }
+}

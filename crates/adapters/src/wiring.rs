@@ -17,6 +17,9 @@ use crate::runtime::Background;
 use crate::settings::{AmqpSettings, DatabaseSettings, HttpSettings, OutboxSettings};
 use ports::MessageHandler;
 
+/// How often expired idempotency keys are purged.
+pub const PURGE_EVERY: Duration = Duration::from_secs(600);
+
 /// Opens the pool (creating the database first when configured to) and applies `M`'s
 /// pending migrations.
 pub async fn open_database<M: MigratorTrait>(

@@ -24,8 +24,10 @@ pub use ids::{CustomerId, IdError, MessageId, OrderId, ProductId};
 pub use inventory::{ReservationLine, Shortage, plan_reservation};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    InvalidTransition, MAX_ITEMS_PER_ORDER, NewOrderItem, Order, OrderError, OrderEvent, OrderItem,
-    OrderLine, OrderSnapshot, OrderStatus, RejectionReason, Transition, validate_lines,
+    DetailError, InvalidTransition, MAX_ITEMS_PER_ORDER, NewOrderItem, NotEditable, Order,
+    OrderDetails, OrderError, OrderEvent, OrderItem, OrderLine, OrderNote, OrderSnapshot,
+    OrderStatus, RejectionReason, Shipment, ShippingAddress, ShippingAddressFields, Transition,
+    validate_lines,
 };
 pub use product::{Product, ProductError, ProductName};
 pub use quantity::{InsufficientStock, MAX_QUANTITY, MAX_STOCK, Quantity, QuantityError, Stock};

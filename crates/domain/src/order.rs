@@ -132,6 +132,241 @@ impl fmt::Display for RejectionReason {
     }
 }
 
+/// A text field of an order outside its bounds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {problem}")]
+pub struct DetailError {
+    /// Which field (`shipping_address.city`, `note`, `carrier`...).
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn bounded(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+    errors: &mut Vec<DetailError>,
+) -> String {
+    let trimmed = value.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        errors.push(DetailError {
+            field,
+            problem: "must not be empty".into(),
+        });
+    } else if chars > max_chars {
+        errors.push(DetailError {
+            field,
+            problem: format!("must be at most {max_chars} characters"),
+        });
+    } else if trimmed.chars().any(char::is_control) {
+        errors.push(DetailError {
+            field,
+            problem: "must not contain control characters".into(),
+        });
+    }
+    trimmed.to_owned()
+}
+
+/// Where an order ships to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippingAddress {
+    name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    region: Option<String>,
+    postal_code: String,
+    country: String,
+}
+
+/// The raw fields of a shipping address, before checking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShippingAddressFields {
+    /// Recipient.
+    pub name: String,
+    /// Street and number.
+    pub line1: String,
+    /// More of the address.
+    pub line2: Option<String>,
+    /// City.
+    pub city: String,
+    /// State, province or region.
+    pub region: Option<String>,
+    /// Postal code.
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2 country code.
+    pub country: String,
+}
+
+impl ShippingAddress {
+    /// Longest accepted line, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Checks every field; returns all failures at once.
+    pub fn parse(fields: ShippingAddressFields) -> Result<Self, Vec<DetailError>> {
+        let mut errors = Vec::new();
+        let max = Self::MAX_CHARS;
+        let name = bounded("shipping_address.name", &fields.name, max, &mut errors);
+        let line1 = bounded("shipping_address.line1", &fields.line1, max, &mut errors);
+        let line2 = fields
+            .line2
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| bounded("shipping_address.line2", &l, max, &mut errors));
+        let city = bounded("shipping_address.city", &fields.city, max, &mut errors);
+        let region = fields
+            .region
+            .filter(|r| !r.trim().is_empty())
+            .map(|r| bounded("shipping_address.region", &r, max, &mut errors));
+        let postal_code = bounded("shipping_address.postal_code", &fields.postal_code, 20, &mut errors);
+        let country = fields.country.trim().to_owned();
+        if !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
+            errors.push(DetailError {
+                field: "shipping_address.country",
+                problem: "must be an ISO 3166-1 alpha-2 code such as \"DE\"".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            name,
+            line1,
+            line2,
+            city,
+            region,
+            postal_code,
+            country,
+        })
+    }
+
+    /// The fields, for display and storage.
+    pub fn fields(&self) -> ShippingAddressFields {
+        ShippingAddressFields {
+            name: self.name.clone(),
+            line1: self.line1.clone(),
+            line2: self.line2.clone(),
+            city: self.city.clone(),
+            region: self.region.clone(),
+            postal_code: self.postal_code.clone(),
+            country: self.country.clone(),
+        }
+    }
+}
+
+/// A free-text note of the customer, at most [`OrderNote::MAX_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderNote(String);
+
+impl OrderNote {
+    /// Longest accepted note, in characters.
+    pub const MAX_CHARS: usize = 500;
+
+    /// Checks a note.
+    pub fn parse(input: &str) -> Result<Self, DetailError> {
+        let trimmed = input.trim();
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(DetailError {
+                field: "note",
+                problem: format!("must be at most {} characters", Self::MAX_CHARS),
+            });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The note.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Who carries a shipped order and how to track it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipment {
+    carrier: String,
+    tracking_number: String,
+}
+
+impl Shipment {
+    /// Longest accepted carrier or tracking number.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Checks both fields.
+    pub fn parse(carrier: &str, tracking_number: &str) -> Result<Self, Vec<DetailError>> {
+        let mut errors = Vec::new();
+        let carrier = bounded("carrier", carrier, Self::MAX_CHARS, &mut errors);
+        let tracking_number = bounded(
+            "tracking_number",
+            tracking_number,
+            Self::MAX_CHARS,
+            &mut errors,
+        );
+        if errors.is_empty() {
+            Ok(Self {
+                carrier,
+                tracking_number,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The carrier.
+    pub fn carrier(&self) -> &str {
+        &self.carrier
+    }
+
+    /// The tracking number.
+    pub fn tracking_number(&self) -> &str {
+        &self.tracking_number
+    }
+}
+
+/// The editable details of an order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderDetails {
+    /// Where it ships.
+    pub shipping_address: Option<ShippingAddress>,
+    /// The customer's note.
+    pub note: Option<OrderNote>,
+}
+
+/// The details of an order cannot change in its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an order's details cannot change once it is {status}")]
+pub struct NotEditable {
+    /// The order's status.
+    pub status: OrderStatus,
+}
+
+impl OrderStatus {
+    /// Whether shipping address and note may still change (until it ships).
+    pub fn is_editable(self) -> bool {
+        matches!(self, OrderStatus::Pending | OrderStatus::Confirmed)
+    }
+
+    /// What a client may still do with an order in this status: `cancel`, `ship`,
+    /// `deliver`, `update`.
+    pub fn allowed_actions(self) -> Vec<&'static str> {
+        let mut actions: Vec<&'static str> = self
+            .allowed_targets()
+            .iter()
+            .filter_map(|t| match t {
+                OrderStatus::Cancelled => Some("cancel"),
+                OrderStatus::Shipped => Some("ship"),
+                OrderStatus::Delivered => Some("deliver"),
+                // Confirmation and rejection come from the inventory, not from clients.
+                _ => None,
+            })
+            .collect();
+        if self.is_editable() {
+            actions.push("update");
+        }
+        actions
+    }
+}
+
 /// A status change the transition table does not allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("an order cannot go from {from} to {to}")]
@@ -302,6 +537,10 @@ pub struct OrderSnapshot {
     pub status: OrderStatus,
     /// See [`Order::rejection_reason`].
     pub rejection_reason: Option<RejectionReason>,
+    /// See [`Order::details`].
+    pub details: OrderDetails,
+    /// See [`Order::shipment`].
+    pub shipment: Option<Shipment>,
     /// See [`Order::version`].
     pub version: u32,
     /// See [`Order::created_at`].
@@ -320,6 +559,8 @@ pub struct Order {
     total: Money,
     status: OrderStatus,
     rejection_reason: Option<RejectionReason>,
+    details: OrderDetails,
+    shipment: Option<Shipment>,
     version: u32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -362,11 +603,13 @@ impl Order {
             total_minor,
             status,
             rejection_reason,
+            details,
+            shipment,
             version,
             created_at,
             updated_at,
         } = snapshot;
-        let order = Self::build(
+        let mut order = Self::build(
             id,
             customer_id,
             items,
@@ -377,6 +620,8 @@ impl Order {
             created_at,
             updated_at,
         )?;
+        order.details = details;
+        order.shipment = shipment;
         if order.total.minor() != total_minor {
             return Err(OrderError::Corrupt(format!(
                 "order {id}: stored total {total_minor} does not match its items ({})",
@@ -424,6 +669,8 @@ impl Order {
             total,
             status,
             rejection_reason,
+            details: OrderDetails::default(),
+            shipment: None,
             version,
             created_at,
             updated_at,
@@ -459,6 +706,14 @@ impl Order {
     pub fn rejection_reason(&self) -> Option<RejectionReason> {
         self.rejection_reason
     }
+    /// Shipping address and note.
+    pub fn details(&self) -> &OrderDetails {
+        &self.details
+    }
+    /// Carrier and tracking number, once shipped.
+    pub fn shipment(&self) -> Option<&Shipment> {
+        self.shipment.as_ref()
+    }
     /// Optimistic-concurrency version: 1 when placed, +1 per change.
     pub fn version(&self) -> u32 {
         self.version
@@ -491,9 +746,39 @@ impl Order {
         self.transition(OrderStatus::Cancelled, None, now)
     }
 
-    /// `confirmed → shipped`.
-    pub fn ship(&mut self, now: DateTime<Utc>) -> Result<Transition, InvalidTransition> {
-        self.transition(OrderStatus::Shipped, None, now)
+    /// `confirmed → shipped`, with its carrier and tracking number.
+    pub fn ship(
+        &mut self,
+        shipment: Shipment,
+        now: DateTime<Utc>,
+    ) -> Result<Transition, InvalidTransition> {
+        let transition = self.transition(OrderStatus::Shipped, None, now)?;
+        self.shipment = Some(shipment);
+        Ok(transition)
+    }
+
+    /// Sets the details given when the order was placed (version 1, no event).
+    pub fn with_details(mut self, details: OrderDetails) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// Replaces the shipping address and note while the order has not shipped. Bumps the
+    /// version; the status stays.
+    pub fn update_details(
+        &mut self,
+        details: OrderDetails,
+        now: DateTime<Utc>,
+    ) -> Result<u32, NotEditable> {
+        if !self.status.is_editable() {
+            return Err(NotEditable {
+                status: self.status,
+            });
+        }
+        self.details = details;
+        self.version += 1;
+        self.updated_at = now;
+        Ok(self.version)
     }
 
     /// `shipped → delivered`.
@@ -555,6 +840,10 @@ mod tests {
         }
     }
 
+    fn shipment() -> Shipment {
+        Shipment::parse("DHL", "JD0146").unwrap()
+    }
+
     fn order_in(status: OrderStatus) -> Order {
         let mut order = Order::place(
             OrderId::new(),
@@ -580,11 +869,11 @@ mod tests {
             }
             Shipped => {
                 order.confirm(now).unwrap();
-                order.ship(now).unwrap();
+                order.ship(shipment(), now).unwrap();
             }
             Delivered => {
                 order.confirm(now).unwrap();
-                order.ship(now).unwrap();
+                order.ship(shipment(), now).unwrap();
                 order.deliver(now).unwrap();
             }
         }
@@ -598,7 +887,7 @@ mod tests {
             Confirmed => order.confirm(now),
             Rejected => order.reject(RejectionReason::InsufficientStock, now),
             Cancelled => order.cancel(now),
-            Shipped => order.ship(now),
+            Shipped => order.ship(shipment(), now),
             Delivered => order.deliver(now),
             Pending => Err(InvalidTransition {
                 from: order.status(),
@@ -766,6 +1055,8 @@ mod tests {
             total_minor,
             status: Confirmed,
             rejection_reason: None,
+            details: OrderDetails::default(),
+            shipment: None,
             version: order.version(),
             created_at: order.created_at(),
             updated_at: order.updated_at(),
@@ -775,6 +1066,74 @@ mod tests {
             Order::restore(snapshot(99)),
             Err(OrderError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn details_change_until_the_order_ships() {
+        for status in [Pending, Confirmed] {
+            let mut order = order_in(status);
+            let before = order.version();
+            let note = OrderNote::parse("leave at the door").unwrap();
+            let details = OrderDetails {
+                shipping_address: None,
+                note: Some(note.clone()),
+            };
+            assert_eq!(order.update_details(details, Utc::now()), Ok(before + 1));
+            assert_eq!(order.details().note.as_ref(), Some(&note));
+            assert_eq!(order.status(), status);
+        }
+        for status in [Shipped, Delivered, Rejected, Cancelled] {
+            let mut order = order_in(status);
+            let before = order.clone();
+            assert_eq!(
+                order.update_details(OrderDetails::default(), Utc::now()),
+                Err(NotEditable { status })
+            );
+            assert_eq!(order, before);
+        }
+    }
+
+    #[test]
+    fn allowed_actions_follow_the_transition_table() {
+        assert_eq!(Pending.allowed_actions(), ["cancel", "update"]);
+        assert_eq!(Confirmed.allowed_actions(), ["ship", "cancel", "update"]);
+        assert_eq!(Shipped.allowed_actions(), ["deliver"]);
+        for s in [Delivered, Rejected, Cancelled] {
+            assert!(s.allowed_actions().is_empty());
+        }
+    }
+
+    #[test]
+    fn shipping_keeps_the_carrier_and_tracking_number() {
+        let mut order = order_in(Confirmed);
+        order.ship(shipment(), Utc::now()).unwrap();
+        assert_eq!(order.shipment().map(Shipment::carrier), Some("DHL"));
+        assert_eq!(order.shipment().map(Shipment::tracking_number), Some("JD0146"));
+    }
+
+    #[test]
+    fn addresses_notes_and_shipments_are_checked() {
+        let fields = ShippingAddressFields {
+            name: "Ada Lovelace".into(),
+            line1: "12 St James's Square".into(),
+            line2: Some("  ".into()),
+            city: "London".into(),
+            region: None,
+            postal_code: "SW1Y 4JH".into(),
+            country: "GB".into(),
+        };
+        let address = ShippingAddress::parse(fields.clone()).unwrap();
+        assert_eq!(address.fields().line2, None, "a blank optional line is dropped");
+        let bad = ShippingAddressFields {
+            name: " ".into(),
+            country: "gbr".into(),
+            ..fields
+        };
+        let errors = ShippingAddress::parse(bad).unwrap_err();
+        let failing: Vec<&str> = errors.iter().map(|e| e.field).collect();
+        assert_eq!(failing, ["shipping_address.name", "shipping_address.country"]);
+        assert!(OrderNote::parse(&"x".repeat(501)).is_err());
+        assert!(Shipment::parse("", &"9".repeat(65)).unwrap_err().len() == 2);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //!   (ack, retry, dead-letter), and the publisher port.
 //! - [`store`]: shared persistence types: errors, pages, the outbox port.
 //! - [`cache`]: the key-value cache port (Redis, memory), where an outage is a miss.
+//! - [`idempotency`]: the idempotency-key records.
 //! - [`orders`]: the order service's ports and use cases.
 //! - [`inventory`]: the product service's ports and use cases.
 //!
@@ -17,6 +18,7 @@
 
 pub mod cache;
 pub mod events;
+pub mod idempotency;
 pub mod inventory;
 pub mod messaging;
 pub mod orders;

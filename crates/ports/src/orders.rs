@@ -10,14 +10,14 @@ use tracing::{info, warn};
 
 use crate::cache::{Cache, jittered};
 use crate::events::{
-    self, DecodeError, OrderCreatedV1, OrderQtyConfirmedV1, OrderQtyFailedV1, OrderedItemV1,
-    OutboxMessage, keys,
+    self, DecodeError, OrderCancelledV1, OrderCreatedV1, OrderDeliveredV1, OrderQtyConfirmedV1,
+    OrderQtyFailedV1, OrderShippedV1, OrderedItemV1, OutboxMessage, ProductUpdatedV1, keys,
 };
 use crate::messaging::{HandleOutcome, InboundMessage, MessageHandler};
 use crate::store::{Page, PageRequest, StoreError};
 use domain::{
-    Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderError, OrderEvent, OrderId,
-    OrderLine, OrderStatus, ProductId, RejectionReason, Transition, validate_lines,
+    Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderDetails, OrderError, OrderId,
+    OrderLine, OrderStatus, ProductId, RejectionReason, Shipment, Transition, validate_lines,
 };
 
 /// Name under which the order service records handled messages in its inbox.
@@ -111,17 +111,16 @@ pub trait OrderTx: Send {
         consumer: &str,
         message_id: MessageId,
     ) -> Result<bool, StoreError>;
-    /// Inserts a new order with its items.
+    /// Inserts a new order with its items; [`StoreError::Duplicate`] when its id exists.
     async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError>;
     /// Reads an order and locks it until the transaction ends.
     async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError>;
-    /// Writes the order's status, reason, version and timestamp, only if the stored version is
-    /// still `expected_version`. Returns whether it was written.
-    async fn update_status(
-        &mut self,
-        order: &Order,
-        expected_version: u32,
-    ) -> Result<bool, StoreError>;
+    /// Writes the order's mutable state (status, rejection reason, details, shipment,
+    /// version, timestamp), only if the stored version is still `expected_version`. Returns
+    /// whether it was written.
+    async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError>;
+    /// The order's history rows, in `seq` order.
+    async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Appends a history row.
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// Adds a message to the outbox.
@@ -144,6 +143,8 @@ pub trait OrderStore: Send + Sync + 'static {
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, StoreError>;
+    /// The order's history rows, in `seq` order (empty for an unknown order).
+    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
 }
 
 /// What the order service needs to know about a product to price a line.
@@ -171,12 +172,30 @@ pub enum CatalogError {
 pub trait ProductCatalog: Send + Sync + 'static {
     /// The products among `ids` that exist; unknown ids are simply absent.
     async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError>;
+
+    /// Forgets any copy of these products (after `product.updated`). Nothing to do for a
+    /// catalogue without a cache.
+    async fn evict(&self, ids: &[ProductId]) {
+        let _ = ids;
+    }
+
+    /// Loads these products fresh from the source into any cache in front of it; returns the
+    /// ids that exist.
+    async fn warm(&self, ids: &[ProductId]) -> Result<Vec<ProductId>, CatalogError> {
+        Ok(self.find_many(ids).await?.into_iter().map(|p| p.id).collect())
+    }
 }
 
 #[async_trait]
 impl<T: ProductCatalog + ?Sized> ProductCatalog for std::sync::Arc<T> {
     async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError> {
         (**self).find_many(ids).await
+    }
+    async fn evict(&self, ids: &[ProductId]) {
+        (**self).evict(ids).await
+    }
+    async fn warm(&self, ids: &[ProductId]) -> Result<Vec<ProductId>, CatalogError> {
+        (**self).warm(ids).await
     }
 }
 
@@ -249,6 +268,27 @@ impl<C: Cache, P: ProductCatalog> ProductCatalog for CachedCatalog<C, P> {
             return Ok(found);
         }
         let fetched = self.inner.find_many(&misses).await?;
+        self.store(&misses, &fetched).await;
+        found.extend(fetched);
+        Ok(found)
+    }
+
+    async fn evict(&self, ids: &[ProductId]) {
+        let keys: Vec<String> = ids.iter().map(|id| Self::key(*id)).collect();
+        self.cache.delete(&keys).await;
+    }
+
+    async fn warm(&self, ids: &[ProductId]) -> Result<Vec<ProductId>, CatalogError> {
+        let fetched = self.inner.find_many(ids).await?;
+        self.store(ids, &fetched).await;
+        Ok(fetched.into_iter().map(|p| p.id).collect())
+    }
+}
+
+impl<C: Cache, P: ProductCatalog> CachedCatalog<C, P> {
+    /// Caches what was fetched for `asked`: the products found, and "missing" for the rest.
+    async fn store(&self, asked: &[ProductId], fetched: &[CatalogProduct]) {
+        let misses = asked;
         let fetched_ids: std::collections::HashSet<ProductId> =
             fetched.iter().map(|p| p.id).collect();
         let seed = misses.first().map_or(0, |id| id.as_uuid().as_u128() as u64);
@@ -284,18 +324,21 @@ impl<C: Cache, P: ProductCatalog> ProductCatalog for CachedCatalog<C, P> {
         if !negative.is_empty() {
             self.cache.set_many(&negative, self.negative_ttl).await;
         }
-        found.extend(fetched);
-        Ok(found)
     }
 }
 
 /// A request to place an order, already parsed into domain values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceOrder {
+    /// The id to give the order: set when an idempotency key reserved one, so that a retry
+    /// after a crash finds the order it already placed instead of placing a second.
+    pub order_id: Option<OrderId>,
     /// Who orders, when known.
     pub customer_id: Option<CustomerId>,
     /// What, and how many.
     pub lines: Vec<OrderLine>,
+    /// Shipping address and note.
+    pub details: OrderDetails,
     /// The request that asked for it.
     pub cause: Cause,
 }
@@ -327,6 +370,61 @@ pub enum PlaceOrderError {
     Store(#[from] StoreError),
 }
 
+/// A change a client asks of an existing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCommand {
+    /// `pending | confirmed → cancelled`; the inventory releases what it reserved.
+    Cancel,
+    /// `confirmed → shipped`; the reservation is consumed.
+    Ship(Shipment),
+    /// `shipped → delivered`.
+    Deliver,
+    /// New shipping address and note, while `pending` or `confirmed`.
+    UpdateDetails(OrderDetails),
+}
+
+impl OrderCommand {
+    /// The action's name, as in `allowed_actions`.
+    pub fn action(&self) -> &'static str {
+        match self {
+            OrderCommand::Cancel => "cancel",
+            OrderCommand::Ship(_) => "ship",
+            OrderCommand::Deliver => "deliver",
+            OrderCommand::UpdateDetails(_) => "update",
+        }
+    }
+}
+
+/// Why a change of an order was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeOrderError {
+    /// No such order.
+    #[error("no order {0}")]
+    NotFound(OrderId),
+    /// The client's `If-Match` version is not the current one.
+    #[error("the order is at version {current_version}")]
+    Stale {
+        /// The order's version.
+        current_version: u32,
+    },
+    /// The order's status does not allow the action.
+    #[error("an order that is {status} cannot {action}")]
+    NotAllowed {
+        /// What was asked.
+        action: &'static str,
+        /// The order's status.
+        status: OrderStatus,
+        /// What may still be done with it.
+        allowed_actions: Vec<&'static str>,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Reason recorded in the history for a details update (a row whose status stays).
+pub const DETAILS_UPDATED: &str = "details_updated";
+
 /// The order service's use cases.
 #[derive(Debug)]
 pub struct OrderService<S, C> {
@@ -350,11 +448,22 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         &self.store
     }
 
+    /// The product catalogue (for cache warm-up).
+    pub fn catalog(&self) -> &C {
+        &self.catalog
+    }
+
     /// Prices the lines from the catalogue and stores the order with its `order.created`
     /// message in one transaction.
     #[tracing::instrument(skip_all, fields(items = request.lines.len()))]
     pub async fn place_order(&self, request: PlaceOrder) -> Result<Order, PlaceOrderError> {
         validate_lines(&request.lines)?;
+        if let Some(id) = request.order_id
+            && let Some(existing) = self.store.find(id).await?
+        {
+            // A retry of a request whose order was placed before a crash.
+            return Ok(existing);
+        }
         let ids: Vec<ProductId> = request.lines.iter().map(|l| l.product_id).collect();
         let products: HashMap<ProductId, CatalogProduct> = self
             .catalog
@@ -390,12 +499,13 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         }
         let now = crate::now();
         let mut order = Order::place(
-            OrderId::new(),
+            request.order_id.unwrap_or_else(OrderId::new),
             request.customer_id,
             items,
             self.currency,
             now,
-        )?;
+        )?
+        .with_details(request.details);
         let created = OrderCreatedV1 {
             order_id: order.id(),
             items: order
@@ -408,7 +518,16 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                 .collect(),
         };
         let mut tx = self.store.begin().await?;
-        tx.insert_order(&order).await?;
+        match tx.insert_order(&order).await {
+            Err(StoreError::Duplicate) if request.order_id.is_some() => {
+                drop(tx);
+                if let Some(existing) = self.store.find(order.id()).await? {
+                    return Ok(existing);
+                }
+                return Err(StoreError::Duplicate.into());
+            }
+            other => other?,
+        }
         tx.append_history(&HistoryEntry::placed(&order, &request.cause))
             .await?;
         tx.enqueue(&OutboxMessage::new(&created, now)).await?;
@@ -430,6 +549,136 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         page: PageRequest,
     ) -> Result<Page<Order>, StoreError> {
         self.store.list(filter, page).await
+    }
+
+    /// The order's history, `None` for an unknown order.
+    pub async fn history(&self, id: OrderId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        let history = self.store.history(id).await?;
+        if history.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(history))
+    }
+
+    /// Cancels, ships, delivers or updates an order: one transaction with the order locked,
+    /// the history row and the event. `expected_version` is the client's `If-Match`. Two
+    /// racing changes never both win: the second sees the first's result.
+    #[tracing::instrument(skip_all, fields(%id, action = command.action()))]
+    pub async fn change_order(
+        &self,
+        id: OrderId,
+        expected_version: Option<u32>,
+        command: OrderCommand,
+        cause: Cause,
+    ) -> Result<Order, ChangeOrderError> {
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .load_for_update(id)
+            .await?
+            .ok_or(ChangeOrderError::NotFound(id))?;
+        let action = command.action();
+        let before = order.version();
+        let status = order.status();
+        if let Cause::Request(Some(_)) = &cause
+            && tx
+                .history(id)
+                .await?
+                .last()
+                .is_some_and(|last| last.cause == cause.to_string())
+        {
+            // This very request was applied before (a retry after a crash): same answer.
+            return Ok(order);
+        }
+        if let Some(expected) = expected_version
+            && expected != before
+        {
+            return Err(ChangeOrderError::Stale {
+                current_version: before,
+            });
+        }
+        let not_allowed = || ChangeOrderError::NotAllowed {
+            action,
+            status,
+            allowed_actions: status.allowed_actions(),
+        };
+        let now = crate::now();
+        let (entry, event) = match command {
+            OrderCommand::UpdateDetails(details) => {
+                let version = order
+                    .update_details(details, now)
+                    .map_err(|_| not_allowed())?;
+                let entry = HistoryEntry {
+                    order_id: id,
+                    seq: version,
+                    from: Some(status),
+                    to: status,
+                    reason: Some(DETAILS_UPDATED.to_owned()),
+                    cause: cause.to_string(),
+                    at: now,
+                };
+                (entry, None)
+            }
+            OrderCommand::Cancel => {
+                let t = order.cancel(now).map_err(|_| not_allowed())?;
+                let event = OutboxMessage::new(
+                    &OrderCancelledV1 {
+                        order_id: id,
+                        reason: "customer".to_owned(),
+                    },
+                    now,
+                );
+                (HistoryEntry::transition(id, &t, &cause), Some(event))
+            }
+            OrderCommand::Ship(shipment) => {
+                let event = OrderShippedV1 {
+                    order_id: id,
+                    carrier: shipment.carrier().to_owned(),
+                    tracking_number: shipment.tracking_number().to_owned(),
+                };
+                let t = order.ship(shipment, now).map_err(|_| not_allowed())?;
+                (
+                    HistoryEntry::transition(id, &t, &cause),
+                    Some(OutboxMessage::new(&event, now)),
+                )
+            }
+            OrderCommand::Deliver => {
+                let t = order.deliver(now).map_err(|_| not_allowed())?;
+                let event = OutboxMessage::new(&OrderDeliveredV1 { order_id: id }, now);
+                (HistoryEntry::transition(id, &t, &cause), Some(event))
+            }
+        };
+        if !tx.update(&order, before).await? {
+            // The row is locked, so only a broken store gets here; the client may retry.
+            return Err(ChangeOrderError::Stale {
+                current_version: before,
+            });
+        }
+        tx.append_history(&entry).await?;
+        if let Some(event) = &event {
+            tx.enqueue(event).await?;
+        }
+        tx.commit().await?;
+        order.take_events();
+        info!(from = %status, to = %order.status(), version = order.version(), "order changed");
+        Ok(order)
+    }
+
+    /// Loads products into the catalogue's cache, `concurrency` batches of at most 100 at a
+    /// time; returns the ids found and the ids that do not exist.
+    pub async fn warm_catalog(
+        &self,
+        ids: &[ProductId],
+        concurrency: usize,
+    ) -> Result<(Vec<ProductId>, Vec<ProductId>), CatalogError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let loaded: Vec<ProductId> = stream::iter(ids.chunks(100))
+            .map(|chunk| self.catalog.warm(chunk))
+            .buffer_unordered(concurrency.max(1))
+            .try_concat()
+            .await?;
+        let found: std::collections::HashSet<ProductId> = loaded.iter().copied().collect();
+        let missing = ids.iter().filter(|id| !found.contains(id)).copied().collect();
+        Ok((loaded, missing))
     }
 
     /// Applies the inventory's answer to a pending order, exactly once.
@@ -463,7 +712,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         };
         match result {
             Ok(transition) => {
-                if !tx.update_status(&order, expected_version).await? {
+                if !tx.update(&order, expected_version).await? {
                     return Ok(HandleOutcome::Retry(
                         "order changed concurrently".to_owned(),
                     ));
@@ -475,11 +724,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                 ))
                 .await?;
                 tx.commit().await?;
-                for event in order.take_events() {
-                    if let OrderEvent::StatusChanged { transition, .. } = event {
-                        info!(from = %transition.from, to = %transition.to, "order status changed");
-                    }
-                }
+                info!(from = %transition.from, to = %transition.to, "order status changed");
             }
             Err(invalid) if invalid.from == target => {
                 // Already in the target state: an idempotent no-op.
@@ -510,7 +755,11 @@ fn dead_letter(e: DecodeError) -> HandleOutcome {
 #[async_trait]
 impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
     fn routing_keys(&self) -> Vec<&'static str> {
-        vec![keys::ORDER_QTY_CONFIRMED, keys::ORDER_QTY_FAILED]
+        vec![
+            keys::ORDER_QTY_CONFIRMED,
+            keys::ORDER_QTY_FAILED,
+            keys::PRODUCT_UPDATED,
+        ]
     }
 
     async fn handle(&self, message: &InboundMessage) -> HandleOutcome {
@@ -532,6 +781,15 @@ impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
                         self.apply_inventory_answer(env.id, env.data.order_id, Some(reason))
                             .await,
                     )
+                }
+                Err(e) => dead_letter(e),
+            },
+            keys::PRODUCT_UPDATED => match events::decode::<ProductUpdatedV1>(&message.body) {
+                Ok(env) => {
+                    // Evicting twice is harmless: no inbox needed.
+                    self.catalog.evict(&[env.data.0.product_id]).await;
+                    info!(product_id = %env.data.0.product_id, "cached product evicted");
+                    HandleOutcome::Ack
                 }
                 Err(e) => dead_letter(e),
             },
@@ -567,8 +825,10 @@ mod tests {
 
     fn request(lines: Vec<OrderLine>) -> PlaceOrder {
         PlaceOrder {
+            order_id: None,
             customer_id: None,
             lines,
+            details: OrderDetails::default(),
             cause: Cause::Request(Some("req-1".into())),
         }
     }
@@ -706,7 +966,7 @@ mod tests {
             .returning(|_, _| Ok(true));
         tx.expect_load_for_update()
             .return_once(move |_| Ok(Some(order)));
-        tx.expect_update_status()
+        tx.expect_update()
             .times(1)
             .withf(|o, expected| {
                 o.status() == OrderStatus::Confirmed && *expected == 1 && o.version() == 2
@@ -753,7 +1013,7 @@ mod tests {
         tx.expect_record_inbox().returning(|_, _| Ok(true));
         tx.expect_load_for_update()
             .return_once(move |_| Ok(Some(order)));
-        tx.expect_update_status().never();
+        tx.expect_update().never();
         tx.expect_append_history().never();
         tx.expect_commit().times(1).returning(|| Ok(()));
         let outcome = service_with_tx(tx)
@@ -777,7 +1037,7 @@ mod tests {
         tx.expect_record_inbox().returning(|_, _| Ok(true));
         tx.expect_load_for_update()
             .return_once(move |_| Ok(Some(order)));
-        tx.expect_update_status()
+        tx.expect_update()
             .withf(|o, _| {
                 o.status() == OrderStatus::Rejected
                     && o.rejection_reason() == Some(RejectionReason::InsufficientStock)

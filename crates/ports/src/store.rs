@@ -14,6 +14,9 @@ pub enum StoreError {
     /// timeout): worth retrying later.
     #[error("storage unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// The row to insert exists already (same primary key).
+    #[error("already stored")]
+    Duplicate,
     /// Any other failure.
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),

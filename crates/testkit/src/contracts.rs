@@ -6,7 +6,7 @@
 //! - [`orders`]: [`ports::orders::OrderStore`] and its transaction. Insert then find returns the
 //!   order exactly (items in order, price snapshots, total, customer, status, rejection reason,
 //!   version, timestamps to the microsecond); an unknown id is `None`; a dropped transaction
-//!   leaves nothing; `update_status` writes only at the expected version and says whether it
+//!   leaves nothing; `update` writes only at the expected version and says whether it
 //!   did; `record_inbox` is `true` once per (consumer, message id), across transactions, and
 //!   forgets entries of dropped transactions; history rows read back as appended; `list` is
 //!   newest first, every order on exactly one page, `next_after` `None` on the last page, and

@@ -423,6 +423,37 @@ impl TestSystem {
         .await
     }
 
+    /// Any request, with headers (`If-Match`, `Idempotency-Key`...) and an optional JSON body.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{base}{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::read(request.send().await.expect("request failed")).await
+    }
+
+    /// Places an order and waits until the inventory answered; panics unless it ends in
+    /// `expected`.
+    pub async fn settled_order(&self, lines: &[(&str, i64)], expected: &str) -> Value {
+        let reply = self.place_order(lines).await;
+        assert_eq!(reply.status, 201, "place order: {}", reply.text);
+        let order = self
+            .wait_settled(reply.body["id"].as_str().expect("an order id"), Duration::from_secs(20))
+            .await;
+        assert_eq!(order["status"], expected, "{order}");
+        order
+    }
+
     /// `POST` a raw body with a content type.
     pub async fn post_raw(&self, base: &str, path: &str, content_type: &str, body: &str) -> Reply {
         Reply::read(

@@ -11,8 +11,9 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use adapters::catalog_client::HttpProductCatalog;
-use adapters::db::{OrderMigrator, OutboxSignal, SqlOrderStore};
+use adapters::db::{OrderMigrator, OutboxSignal, SqlIdempotencyStore, SqlOrderStore};
 use adapters::http::health::{self, HealthCheck, HealthChecks};
+use adapters::http::idempotency::Idempotency;
 use adapters::redis_cache::RedisCache;
 use adapters::runtime::Background;
 use adapters::wiring;
@@ -34,17 +35,27 @@ pub const SERVICE: &str = "order-service";
 pub fn routes(
     orders: Arc<Orders>,
     checks: HealthChecks,
+    idempotency: Idempotency,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
     let orders = web::Data::from(orders);
     let checks = web::Data::new(checks);
+    let idempotency = web::Data::new(idempotency);
     let openapi = ApiDoc::openapi();
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(orders.clone())
             .app_data(checks.clone())
+            .app_data(idempotency.clone())
             .service(api::create_order)
             .service(api::list_orders_of_product)
+            .service(api::order_history)
+            .service(api::cancel_order)
+            .service(api::ship_order)
+            .service(api::deliver_order)
             .service(api::get_order)
+            .service(api::update_order)
+            .service(api::delete_order)
             .service(api::list_orders)
+            .service(api::warm_cache)
             .service(health::health)
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
@@ -110,11 +121,21 @@ impl Application {
             async move { client.ping().await }
         }));
 
+        let idempotency = settings
+            .idempotency
+            .policy(Arc::new(SqlIdempotencyStore::new(conn.clone())));
+        background.spawn(
+            "idempotency-purger",
+            idempotency
+                .clone()
+                .run_purger(wiring::PURGE_EVERY, background.token()),
+        );
+
         let (listener, port) = wiring::bind(&settings.http)?;
         let server = wiring::http_server(
             listener,
             &settings.http,
-            routes(orders, HealthChecks(Arc::new(checks))),
+            routes(orders, HealthChecks(Arc::new(checks)), idempotency),
         )?;
         tracing::info!(port, "order service listening");
         Ok(Self {

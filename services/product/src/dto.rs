@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use domain::Product;
+use ports::inventory::StockAdjustment;
 
 /// A price as sent by clients: a decimal string (`"699.99"`, preferred) or a JSON number.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -103,6 +104,86 @@ pub struct ListProductsQuery {
 pub struct ProductPage {
     /// The products.
     pub items: Vec<ProductResponse>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `PATCH /products/{id}`: the fields to change (at least one).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateProductRequest {
+    /// New name, 1 to 200 characters.
+    #[schema(example = "Laptop Pro")]
+    pub name: Option<String>,
+    /// New unit price, a positive decimal with at most the currency's minor digits (a decimal
+    /// string, preferred, or a JSON number).
+    #[schema(value_type = Option<String>, example = "749.99")]
+    pub price: Option<PriceInput>,
+    /// Optional; must be the deployment currency when given.
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
+}
+
+/// `POST /products/{id}/stock-adjustments`
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct StockAdjustmentRequest {
+    /// Units to add (positive) or remove (negative); never 0. The stock may not go below 0.
+    #[schema(example = -3)]
+    pub delta: i64,
+    /// Why, 1 to 200 characters.
+    #[schema(example = "inventory recount")]
+    pub reason: String,
+}
+
+/// A recorded change of a product's stock.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StockAdjustmentResponse {
+    /// UUIDv7.
+    #[schema(example = "01936f10-2c4d-7aa1-9b0e-3f2a1c5d7e90")]
+    pub id: String,
+    /// The product.
+    #[schema(example = "01936f0e-5b7a-7cc4-8a51-0c3c3b5e8f10")]
+    pub product_id: String,
+    /// Units added (negative: removed).
+    #[schema(example = -3)]
+    pub delta: i64,
+    /// Why.
+    #[schema(example = "inventory recount")]
+    pub reason: String,
+    /// Units on hand right after the change.
+    #[schema(example = 2)]
+    pub stock_after: u32,
+    /// RFC 3339.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<&StockAdjustment> for StockAdjustmentResponse {
+    fn from(a: &StockAdjustment) -> Self {
+        Self {
+            id: a.id.to_string(),
+            product_id: a.product_id.to_string(),
+            delta: a.delta.get(),
+            reason: a.reason.as_str().to_owned(),
+            stock_after: a.stock_after.get(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// Page parameters of a keyset listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of stock adjustments, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StockAdjustmentPage {
+    /// The adjustments.
+    pub items: Vec<StockAdjustmentResponse>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
 }

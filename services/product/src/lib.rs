@@ -1,6 +1,8 @@
 //! The product service: owns products and stock, reserves stock for orders all-or-nothing
-//! when `order.created` arrives, and answers `order.qty_confirmed` or `order.qty_failed`
-//! through its outbox.
+//! when `order.created` arrives and answers `order.qty_confirmed` or `order.qty_failed`
+//! through its outbox, releases the reservations of a cancelled order once (`order.cancelled`)
+//! and consumes those of a shipped one (`order.shipped`). Its API creates, reads and changes
+//! products (`product.created`, `product.updated` through the outbox) and adjusts their stock.
 //!
 //! Layout:
 //! - [`settings`]: configuration (`config/default.toml`, `APP__*` overrides).

@@ -1,7 +1,8 @@
 //! The product service's configuration (see `config/default.toml` for every key and default).
 
 use adapters::settings::{
-    AmqpSettings, DatabaseSettings, HttpSettings, OutboxSettings, RedisSettings,
+    AmqpSettings, DatabaseSettings, HttpSettings, IdempotencySettings, OutboxSettings,
+    RedisSettings,
 };
 use serde::Deserialize;
 
@@ -20,6 +21,8 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     /// `[outbox]`
     pub outbox: OutboxSettings,
+    /// `[idempotency]`
+    pub idempotency: IdempotencySettings,
 }
 
 impl Settings {

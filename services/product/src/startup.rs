@@ -46,6 +46,10 @@ pub fn routes(
             .service(api::create_product)
             .service(api::get_product)
             .service(api::list_products)
+            .service(api::update_product)
+            .service(api::adjust_stock)
+            .service(api::list_adjustments)
+            .service(api::get_adjustment)
             .service(health::health)
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),

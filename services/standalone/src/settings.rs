@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use adapters::settings::OutboxSettings;
+use adapters::settings::{IdempotencySettings, OutboxSettings};
 use serde::Deserialize;
 
 /// `[http]`
@@ -59,6 +59,8 @@ pub struct Settings {
     pub bus: BusSettings,
     /// `[outbox]`
     pub outbox: OutboxSettings,
+    /// `[idempotency]`
+    pub idempotency: IdempotencySettings,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

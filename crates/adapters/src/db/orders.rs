@@ -6,15 +6,17 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
 use super::entities::{order_items, order_status_history, orders};
 use super::{OutboxSignal, corrupt, enqueue, record_inbox, store_err, to_naive, to_utc};
 use domain::{
-    Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderId, OrderSnapshot,
-    OrderStatus, ProductId, Quantity, RejectionReason,
+    Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderDetails, OrderId, OrderNote,
+    OrderSnapshot, OrderStatus, ProductId, Quantity, RejectionReason, Shipment, ShippingAddress,
+    ShippingAddressFields,
 };
 use ports::orders::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
 use ports::{OutboxMessage, Page, PageRequest, StoreError};
@@ -44,6 +46,74 @@ struct SqlOrderTx {
     enqueued: bool,
 }
 
+/// The stored JSON of a shipping address.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredAddress {
+    name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    region: Option<String>,
+    postal_code: String,
+    country: String,
+}
+
+impl From<StoredAddress> for ShippingAddressFields {
+    fn from(a: StoredAddress) -> Self {
+        Self {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+fn address_json(address: &ShippingAddress) -> String {
+    let f = address.fields();
+    serde_json::to_string(&StoredAddress {
+        name: f.name,
+        line1: f.line1,
+        line2: f.line2,
+        city: f.city,
+        region: f.region,
+        postal_code: f.postal_code,
+        country: f.country,
+    })
+    .unwrap_or_default()
+}
+
+fn history_entry(row: order_status_history::Model) -> Result<HistoryEntry, StoreError> {
+    let status = |s: &str| OrderStatus::parse(s).ok_or_else(|| corrupt(s));
+    Ok(HistoryEntry {
+        order_id: OrderId::from_uuid(row.order_id),
+        seq: u32::try_from(row.seq).map_err(corrupt)?,
+        from: row.from_status.as_deref().map(status).transpose()?,
+        to: status(&row.to_status)?,
+        reason: row.reason,
+        cause: row.cause,
+        at: to_utc(row.at),
+    })
+}
+
+async fn read_history<C: ConnectionTrait>(
+    conn: &C,
+    order_id: OrderId,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    order_status_history::Entity::find()
+        .filter(order_status_history::Column::OrderId.eq(order_id.as_uuid()))
+        .order_by_asc(order_status_history::Column::Seq)
+        .all(conn)
+        .await
+        .map_err(|e| store_err(e, "failed to read the order history"))?
+        .into_iter()
+        .map(history_entry)
+        .collect()
+}
+
 fn restore(row: orders::Model, items: Vec<order_items::Model>) -> Result<Order, StoreError> {
     let currency = Currency::parse(&row.currency).map_err(corrupt)?;
     let items = items
@@ -66,6 +136,21 @@ fn restore(row: orders::Model, items: Vec<order_items::Model>) -> Result<Order, 
         Some(c) => Some(CustomerId::parse(c).map_err(corrupt)?),
         None => None,
     };
+    let shipping_address = match &row.shipping_address {
+        Some(json) => {
+            let fields: StoredAddress = serde_json::from_str(json).map_err(corrupt)?;
+            Some(ShippingAddress::parse(fields.into()).map_err(|e| corrupt(format!("{e:?}")))?)
+        }
+        None => None,
+    };
+    let note = match &row.note {
+        Some(n) => Some(OrderNote::parse(n).map_err(corrupt)?),
+        None => None,
+    };
+    let shipment = match (&row.carrier, &row.tracking_number) {
+        (Some(c), Some(t)) => Some(Shipment::parse(c, t).map_err(|e| corrupt(format!("{e:?}")))?),
+        _ => None,
+    };
     Order::restore(OrderSnapshot {
         id: OrderId::from_uuid(row.id),
         customer_id,
@@ -74,6 +159,11 @@ fn restore(row: orders::Model, items: Vec<order_items::Model>) -> Result<Order, 
         total_minor: row.total_minor,
         status,
         rejection_reason,
+        details: OrderDetails {
+            shipping_address,
+            note,
+        },
+        shipment,
         version: u32::try_from(row.version).map_err(corrupt)?,
         created_at: to_utc(row.created_at),
         updated_at: to_utc(row.updated_at),
@@ -130,15 +220,18 @@ impl OrderTx for SqlOrderTx {
             version: Set(i64::from(order.version())),
             created_at: Set(to_naive(order.created_at())),
             updated_at: Set(to_naive(order.updated_at())),
-            shipping_address: Set(None),
-            note: Set(None),
-            carrier: Set(None),
-            tracking_number: Set(None),
+            shipping_address: Set(order.details().shipping_address.as_ref().map(address_json)),
+            note: Set(order.details().note.as_ref().map(|n| n.as_str().to_owned())),
+            carrier: Set(order.shipment().map(|s| s.carrier().to_owned())),
+            tracking_number: Set(order.shipment().map(|s| s.tracking_number().to_owned())),
         };
         orders::Entity::insert(row)
             .exec_without_returning(&self.tx)
             .await
-            .map_err(|e| store_err(e, "failed to insert the order"))?;
+            .map_err(|e| match e.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate,
+                _ => store_err(e, "failed to insert the order"),
+            })?;
         let items =
             order
                 .items()
@@ -172,11 +265,7 @@ impl OrderTx for SqlOrderTx {
         Ok(with_items(&self.tx, vec![row]).await?.pop())
     }
 
-    async fn update_status(
-        &mut self,
-        order: &Order,
-        expected_version: u32,
-    ) -> Result<bool, StoreError> {
+    async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError> {
         let result = orders::Entity::update_many()
             .col_expr(orders::Column::Status, Expr::value(order.status().as_str()))
             .col_expr(
@@ -184,19 +273,33 @@ impl OrderTx for SqlOrderTx {
                 Expr::value(order.rejection_reason().map(|r| r.as_str())),
             )
             .col_expr(
-                orders::Column::Version,
-                Expr::value(i64::from(order.version())),
+                orders::Column::ShippingAddress,
+                Expr::value(order.details().shipping_address.as_ref().map(address_json)),
             )
             .col_expr(
-                orders::Column::UpdatedAt,
-                Expr::value(to_naive(order.updated_at())),
+                orders::Column::Note,
+                Expr::value(order.details().note.as_ref().map(|n| n.as_str().to_owned())),
             )
+            .col_expr(
+                orders::Column::Carrier,
+                Expr::value(order.shipment().map(|s| s.carrier().to_owned())),
+            )
+            .col_expr(
+                orders::Column::TrackingNumber,
+                Expr::value(order.shipment().map(|s| s.tracking_number().to_owned())),
+            )
+            .col_expr(orders::Column::Version, Expr::value(i64::from(order.version())))
+            .col_expr(orders::Column::UpdatedAt, Expr::value(to_naive(order.updated_at())))
             .filter(orders::Column::Id.eq(order.id().as_uuid()))
             .filter(orders::Column::Version.eq(i64::from(expected_version)))
             .exec(&self.tx)
             .await
-            .map_err(|e| store_err(e, "failed to update the order status"))?;
+            .map_err(|e| store_err(e, "failed to update the order"))?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        read_history(&self.tx, order_id).await
     }
 
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError> {
@@ -295,5 +398,9 @@ impl OrderStore for SqlOrderStore {
             .map_err(|e| store_err(e, "failed to list orders"))?;
         let orders = with_items(&self.db, rows).await?;
         Ok(Page::from_rows(orders, page.limit(), |o| o.id().as_uuid()))
+    }
+
+    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        read_history(&self.db, order_id).await
     }
 }

@@ -9,8 +9,10 @@ use async_trait::async_trait;
 
 use super::bus::{BusFixture, RunningConsumer};
 use super::cache::CacheFixture;
-use domain::{MessageId, Order, OrderId, Product, ProductId, Quantity, Stock};
-use ports::inventory::{InventoryTx, ProductStore};
+use chrono::{DateTime, Utc};
+use domain::product::StockDelta;
+use domain::{MessageId, Order, OrderId, Product, ProductId, Quantity, ReservationLine, Stock};
+use ports::inventory::{InventoryTx, ProductStore, Reservation, StockAdjustment};
 use ports::orders::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
 use ports::{
     Cache, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, Page,
@@ -46,6 +48,10 @@ impl OrderStore for ForgetfulInbox {
     ) -> Result<Page<Order>, StoreError> {
         self.0.list(filter, page).await
     }
+
+    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.0.history(order_id).await
+    }
 }
 
 #[async_trait]
@@ -67,12 +73,12 @@ impl OrderTx for ForgetfulInboxTx {
         self.0.load_for_update(id).await
     }
 
-    async fn update_status(
-        &mut self,
-        order: &Order,
-        expected_version: u32,
-    ) -> Result<bool, StoreError> {
-        self.0.update_status(order, expected_version).await
+    async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError> {
+        self.0.update(order, expected_version).await
+    }
+
+    async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.0.history(order_id).await
     }
 
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError> {
@@ -98,46 +104,92 @@ impl std::fmt::Debug for OverdrawingStock {
     }
 }
 
-struct OverdrawingTx(Box<dyn InventoryTx>);
+/// A product store whose transactions' `consume_reservations` releases the reservations
+/// instead: a shipped order's units come back to the stock.
+pub struct ShipmentReleases(pub Arc<dyn ProductStore>);
 
-#[async_trait]
-impl ProductStore for OverdrawingStock {
-    async fn begin(&self) -> Result<Box<dyn InventoryTx>, StoreError> {
-        Ok(Box::new(OverdrawingTx(self.0.begin().await?)))
-    }
-
-    async fn find(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        self.0.find(id).await
-    }
-
-    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
-        self.0.find_many(ids).await
-    }
-
-    async fn list(&self, page: PageRequest) -> Result<Page<Product>, StoreError> {
-        self.0.list(page).await
+impl std::fmt::Debug for ShipmentReleases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShipmentReleases")
     }
 }
 
+/// The rule a [`FaultyInventoryTx`] breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InventoryFault {
+    Overdraw,
+    ReleaseOnShip,
+}
+
+struct FaultyInventoryTx {
+    inner: Box<dyn InventoryTx>,
+    fault: InventoryFault,
+}
+
+macro_rules! faulty_product_store {
+    ($store:ident, $fault:expr) => {
+        #[async_trait]
+        impl ProductStore for $store {
+            async fn begin(&self) -> Result<Box<dyn InventoryTx>, StoreError> {
+                Ok(Box::new(FaultyInventoryTx {
+                    inner: self.0.begin().await?,
+                    fault: $fault,
+                }))
+            }
+
+            async fn find(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
+                self.0.find(id).await
+            }
+
+            async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<Product>, StoreError> {
+                self.0.find_many(ids).await
+            }
+
+            async fn list(&self, page: PageRequest) -> Result<Page<Product>, StoreError> {
+                self.0.list(page).await
+            }
+
+            async fn adjustments(
+                &self,
+                product_id: ProductId,
+                page: PageRequest,
+            ) -> Result<Page<StockAdjustment>, StoreError> {
+                self.0.adjustments(product_id, page).await
+            }
+
+            async fn adjustment(
+                &self,
+                product_id: ProductId,
+                id: uuid::Uuid,
+            ) -> Result<Option<StockAdjustment>, StoreError> {
+                self.0.adjustment(product_id, id).await
+            }
+        }
+    };
+}
+
+faulty_product_store!(OverdrawingStock, InventoryFault::Overdraw);
+faulty_product_store!(ShipmentReleases, InventoryFault::ReleaseOnShip);
+
 #[async_trait]
-impl InventoryTx for OverdrawingTx {
+impl InventoryTx for FaultyInventoryTx {
     async fn record_inbox(
         &mut self,
         consumer: &str,
         message_id: MessageId,
     ) -> Result<bool, StoreError> {
-        self.0.record_inbox(consumer, message_id).await
+        self.inner.record_inbox(consumer, message_id).await
     }
 
     async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError> {
-        self.0.insert_product(product).await
+        self.inner.insert_product(product).await
     }
 
     async fn lock_stock(
         &mut self,
         ids: &[ProductId],
     ) -> Result<HashMap<ProductId, Stock>, StoreError> {
-        self.0.lock_stock(ids).await
+        self.inner.lock_stock(ids).await
     }
 
     async fn decrement_stock(
@@ -145,8 +197,8 @@ impl InventoryTx for OverdrawingTx {
         id: ProductId,
         quantity: Quantity,
     ) -> Result<bool, StoreError> {
-        self.0.decrement_stock(id, quantity).await?;
-        Ok(true)
+        let taken = self.inner.decrement_stock(id, quantity).await?;
+        Ok(taken || self.fault == InventoryFault::Overdraw)
     }
 
     async fn insert_reservation(
@@ -155,17 +207,76 @@ impl InventoryTx for OverdrawingTx {
         product_id: ProductId,
         quantity: Quantity,
     ) -> Result<(), StoreError> {
-        self.0
+        self.inner
             .insert_reservation(order_id, product_id, quantity)
             .await
     }
 
+    async fn lock_product(&mut self, id: ProductId) -> Result<Option<Product>, StoreError> {
+        self.inner.lock_product(id).await
+    }
+
+    async fn update_product(
+        &mut self,
+        product: &Product,
+        expected_version: u32,
+    ) -> Result<bool, StoreError> {
+        self.inner.update_product(product, expected_version).await
+    }
+
+    async fn adjust_stock(
+        &mut self,
+        id: ProductId,
+        delta: StockDelta,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Stock>, StoreError> {
+        self.inner.adjust_stock(id, delta, at).await
+    }
+
+    async fn insert_adjustment(&mut self, adjustment: &StockAdjustment) -> Result<(), StoreError> {
+        self.inner.insert_adjustment(adjustment).await
+    }
+
+    async fn reservations_of(
+        &mut self,
+        order_id: OrderId,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        self.inner.reservations_of(order_id).await
+    }
+
+    async fn release_reservations(
+        &mut self,
+        order_id: OrderId,
+    ) -> Result<Vec<ReservationLine>, StoreError> {
+        self.inner.release_reservations(order_id).await
+    }
+
+    async fn consume_reservations(&mut self, order_id: OrderId) -> Result<u64, StoreError> {
+        if self.fault == InventoryFault::ReleaseOnShip {
+            let released = self.inner.release_reservations(order_id).await?;
+            return Ok(released.len() as u64);
+        }
+        self.inner.consume_reservations(order_id).await
+    }
+
+    async fn insert_tombstone(
+        &mut self,
+        order_id: OrderId,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.insert_tombstone(order_id, at).await
+    }
+
+    async fn is_tombstoned(&mut self, order_id: OrderId) -> Result<bool, StoreError> {
+        self.inner.is_tombstoned(order_id).await
+    }
+
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        self.0.enqueue(message).await
+        self.inner.enqueue(message).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.0.commit().await
+        self.inner.commit().await
     }
 }
 

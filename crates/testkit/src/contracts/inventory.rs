@@ -1,17 +1,22 @@
 //! The inventory store contract: [`ProductStore`] and [`InventoryTx`].
 //!
-//! Reservations have no reader in the port, so the suite checks them through their effect: a
-//! second reservation for the same (order, product) fails exactly when the first one exists.
+//! Reservations are read back with [`InventoryTx::reservations_of`]; the reservation rules
+//! also check them through their effect: a second reservation for the same (order, product)
+//! fails exactly when the first one exists.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use domain::product::{AdjustmentReason, StockDelta};
 use domain::{
-    Currency, MessageId, Money, OrderId, Product, ProductId, ProductName, Quantity, Stock,
+    Currency, MAX_STOCK, MessageId, Money, OrderId, Product, ProductId, ProductName, Quantity,
+    ReservationLine, Stock,
 };
-use ports::inventory::{InventoryTx, ProductStore};
+use ports::inventory::{
+    InventoryTx, ProductStore, Reservation, ReservationStatus, StockAdjustment,
+};
 use ports::{PageRequest, StoreError};
 
 /// What the inventory store suite runs against.
@@ -45,6 +50,13 @@ pub async fn inventory_store_contract<F: InventoryFixture + ?Sized>(fixture: &F)
     decrement_stock_takes_units_only_when_enough(store.as_ref()).await;
     a_reservation_is_unique_per_order_and_product(store.as_ref()).await;
     inbox_records_each_message_once_per_consumer(store.as_ref()).await;
+    update_product_writes_only_at_the_expected_version(store.as_ref()).await;
+    adjust_stock_keeps_the_stock_in_range(store.as_ref()).await;
+    adjustments_read_back_newest_first_per_product(store.as_ref()).await;
+    reservations_are_released_once_and_consumed_for_good(store.as_ref()).await;
+    tombstones_are_recorded_once(store.as_ref()).await;
+    concurrent_releases_restore_the_stock_once(store.clone()).await;
+    a_tombstone_and_a_reservation_of_one_order_exclude_each_other(store.clone()).await;
     concurrent_reservations_never_oversell(store).await;
 }
 
@@ -395,6 +407,636 @@ async fn inbox_records_each_message_once_per_consumer(store: &dyn ProductStore) 
         record(&mut tx, first, forgotten).await,
         "inventory store: an inbox entry of a dropped transaction must not count"
     );
+}
+
+async fn update_product_writes_only_at_the_expected_version(store: &dyn ProductStore) {
+    let original = product("Before", 4);
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, std::slice::from_ref(&original)).await;
+
+    let mut tx = begin(store).await;
+    let locked = tx
+        .lock_product(original.id())
+        .await
+        .expect("inventory store: lock_product must succeed");
+    assert_eq!(
+        locked.as_ref(),
+        Some(&original),
+        "inventory store: lock_product must return the product exactly"
+    );
+    assert!(
+        tx.lock_product(ProductId::new())
+            .await
+            .expect("inventory store: lock_product must succeed")
+            .is_none(),
+        "inventory store: lock_product of an unknown id must be None"
+    );
+    let mut revised = original.clone();
+    revised
+        .revise(
+            Some(ProductName::parse("After").expect("a valid name")),
+            Some(Money::from_minor(99_99, Currency::USD).expect("a valid price")),
+            ports::now(),
+        )
+        .expect("a valid revision");
+    assert!(
+        tx.update_product(&revised, original.version())
+            .await
+            .expect("inventory store: update_product must succeed"),
+        "inventory store: update_product at the stored version must write and return true"
+    );
+    let mut stale = revised.clone();
+    stale
+        .revise(
+            Some(ProductName::parse("Lost").expect("a valid name")),
+            None,
+            ports::now(),
+        )
+        .expect("a valid revision");
+    assert!(
+        !tx.update_product(&stale, original.version())
+            .await
+            .expect("inventory store: update_product must succeed (written or not)"),
+        "inventory store: update_product at a stale version must return false"
+    );
+    assert!(
+        !tx.update_product(&product("Ghost", 1), 1)
+            .await
+            .expect("inventory store: update_product must succeed (written or not)"),
+        "inventory store: update_product of an unknown product must return false"
+    );
+    commit(tx).await;
+    assert_eq!(
+        find(store, original.id()).await.as_ref(),
+        Some(&revised),
+        "inventory store: after update_product, find must return the new name, price, version \
+         and updated_at, and the same stock"
+    );
+
+    let mut dropped = revised.clone();
+    dropped
+        .revise(
+            Some(ProductName::parse("Dropped").expect("a valid name")),
+            None,
+            ports::now(),
+        )
+        .expect("a valid revision");
+    let mut tx = begin(store).await;
+    assert!(
+        tx.update_product(&dropped, revised.version())
+            .await
+            .expect("inventory store: update_product must succeed"),
+        "inventory store: update_product at the stored version must write and return true"
+    );
+    drop(tx);
+    assert_eq!(
+        find(store, original.id()).await.as_ref(),
+        Some(&revised),
+        "inventory store: an update of a dropped transaction must change nothing"
+    );
+}
+
+fn delta(n: i64) -> StockDelta {
+    StockDelta::new(n).expect("a valid delta")
+}
+
+async fn adjust(tx: &mut Box<dyn InventoryTx>, id: ProductId, n: i64) -> Option<u32> {
+    tx.adjust_stock(id, delta(n), ports::now())
+        .await
+        .expect("inventory store: adjust_stock must succeed (applied or refused)")
+        .map(|s| s.get())
+}
+
+async fn adjust_stock_keeps_the_stock_in_range(store: &dyn ProductStore) {
+    let p = product("Adjusted", 5);
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, std::slice::from_ref(&p)).await;
+
+    let mut tx = begin(store).await;
+    assert_eq!(
+        adjust(&mut tx, p.id(), 3).await,
+        Some(8),
+        "inventory store: adjust_stock(+3) on 5 must return the new stock 8"
+    );
+    assert_eq!(
+        adjust(&mut tx, p.id(), -9).await,
+        None,
+        "inventory store: adjust_stock must refuse (None) an adjustment below zero (8 - 9)"
+    );
+    assert_eq!(
+        adjust(&mut tx, p.id(), -8).await,
+        Some(0),
+        "inventory store: adjust_stock must take the stock to exactly 0 (8 - 8)"
+    );
+    assert_eq!(
+        adjust(&mut tx, p.id(), i64::from(MAX_STOCK)).await,
+        Some(MAX_STOCK),
+        "inventory store: adjust_stock must accept the largest stock"
+    );
+    assert_eq!(
+        adjust(&mut tx, p.id(), 1).await,
+        None,
+        "inventory store: adjust_stock must refuse (None) an adjustment above the largest stock"
+    );
+    assert_eq!(
+        adjust(&mut tx, p.id(), -i64::from(MAX_STOCK)).await,
+        Some(0),
+        "inventory store: adjust_stock must apply a negative delta"
+    );
+    assert_eq!(
+        adjust(&mut tx, ProductId::new(), 1).await,
+        None,
+        "inventory store: adjust_stock of an unknown product must return None"
+    );
+    commit(tx).await;
+    let after = find(store, p.id())
+        .await
+        .expect("inventory store: a committed product must exist");
+    assert_eq!(
+        (after.stock().get(), after.version()),
+        (0, p.version() + 4),
+        "inventory store: the granted adjustments must apply exactly, each bumping the version \
+         once, and the refused ones must change nothing"
+    );
+
+    let mut tx = begin(store).await;
+    assert_eq!(adjust(&mut tx, p.id(), 7).await, Some(7));
+    drop(tx);
+    assert_eq!(
+        stock_of(store, p.id()).await,
+        0,
+        "inventory store: an adjustment of a dropped transaction must change nothing"
+    );
+}
+
+fn adjustment_of(p: ProductId, n: i64, stock_after: i64, cause: &str) -> StockAdjustment {
+    StockAdjustment {
+        id: uuid::Uuid::now_v7(),
+        product_id: p,
+        delta: delta(n),
+        reason: AdjustmentReason::parse(&format!("reason « {n} »")).expect("a valid reason"),
+        stock_after: Stock::new(stock_after).expect("a valid stock"),
+        cause: cause.to_owned(),
+        created_at: ports::now(),
+    }
+}
+
+async fn adjustments_read_back_newest_first_per_product(store: &dyn ProductStore) {
+    let (p, q) = (product("Audited", 0), product("Other audited", 0));
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, &[p.clone(), q.clone()]).await;
+    let mut written = Vec::new();
+    let mut tx = begin(store).await;
+    for i in 1..=5 {
+        let a = adjustment_of(p.id(), i, i * (i + 1) / 2, "request:req-1");
+        let other = adjustment_of(q.id(), -i, 0, "request");
+        for adj in [&a, &other] {
+            tx.insert_adjustment(adj)
+                .await
+                .expect("inventory store: insert_adjustment must succeed");
+        }
+        written.push(a);
+    }
+    commit(tx).await;
+    let expected: Vec<StockAdjustment> = written.iter().rev().cloned().collect();
+    for limit in [1, 2, 5, 6] {
+        let mut listed = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .adjustments(p.id(), PageRequest::new(limit, after).expect("a valid page"))
+                .await
+                .expect("inventory store: adjustments must succeed");
+            assert!(
+                page.items.len() <= limit as usize,
+                "inventory store: adjustments must return at most `limit` entries"
+            );
+            listed.extend(page.items.iter().cloned());
+            match page.next_after {
+                None => break,
+                Some(next) => {
+                    assert_eq!(
+                        page.items.last().map(|a| a.id),
+                        Some(next),
+                        "inventory store: next_after must be the id of the page's last \
+                         adjustment"
+                    );
+                    assert!(
+                        listed.len() <= expected.len(),
+                        "inventory store: adjustments keeps returning pages past the last one"
+                    );
+                    after = Some(next);
+                }
+            }
+        }
+        assert_eq!(
+            listed, expected,
+            "inventory store: adjustments must return exactly the product's adjustments, as \
+             written (delta, reason, stock_after, cause, created_at), newest first, each once, \
+             across pages of {limit}"
+        );
+    }
+    let first = &written[0];
+    assert_eq!(
+        store
+            .adjustment(p.id(), first.id)
+            .await
+            .expect("inventory store: adjustment must succeed")
+            .as_ref(),
+        Some(first),
+        "inventory store: adjustment must read one adjustment back exactly"
+    );
+    assert!(
+        store
+            .adjustment(q.id(), first.id)
+            .await
+            .expect("inventory store: adjustment must succeed")
+            .is_none(),
+        "inventory store: adjustment must be None for an adjustment of another product"
+    );
+    let none = store
+        .adjustments(ProductId::new(), PageRequest::new(10, None).expect("a valid page"))
+        .await
+        .expect("inventory store: adjustments must succeed");
+    assert!(
+        none.items.is_empty() && none.next_after.is_none(),
+        "inventory store: adjustments of an unknown product must be empty"
+    );
+}
+
+/// Reserves `lines` for `order` as the product service does (decrement, then reservation).
+async fn reserve_lines(store: &dyn ProductStore, order: OrderId, lines: &[(ProductId, i64)]) {
+    let mut tx = begin(store).await;
+    for (id, n) in lines {
+        assert!(
+            decrement(&mut tx, *id, *n).await,
+            "inventory store: decrement_stock must take the units and return true when enough \
+             are on hand"
+        );
+        tx.insert_reservation(order, *id, qty(*n))
+            .await
+            .expect("inventory store: insert_reservation must succeed");
+    }
+    commit(tx).await;
+}
+
+async fn reservations(store: &dyn ProductStore, order: OrderId) -> Vec<Reservation> {
+    let mut tx = begin(store).await;
+    tx.reservations_of(order)
+        .await
+        .expect("inventory store: reservations_of must succeed")
+}
+
+fn res(product_id: ProductId, n: i64, status: ReservationStatus) -> Reservation {
+    Reservation {
+        product_id,
+        quantity: qty(n),
+        status,
+    }
+}
+
+async fn reservations_are_released_once_and_consumed_for_good(store: &dyn ProductStore) {
+    let (x, y) = (product("Released X", 10), product("Released Y", 10));
+    let (low, high) = if x.id() < y.id() { (x, y) } else { (y, x) };
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, &[low.clone(), high.clone()]).await;
+
+    let cancelled = OrderId::new();
+    // Reserved in descending product order; read back ascending.
+    reserve_lines(store, cancelled, &[(high.id(), 3), (low.id(), 2)]).await;
+    assert_eq!(
+        reservations(store, cancelled).await,
+        vec![
+            res(low.id(), 2, ReservationStatus::Active),
+            res(high.id(), 3, ReservationStatus::Active),
+        ],
+        "inventory store: reservations_of must return the order's reservations, active, in \
+         ascending product id order"
+    );
+    assert!(
+        reservations(store, OrderId::new()).await.is_empty(),
+        "inventory store: reservations_of an order without reservations must be empty"
+    );
+
+    let mut tx = begin(store).await;
+    let released = tx
+        .release_reservations(cancelled)
+        .await
+        .expect("inventory store: release_reservations must succeed");
+    drop(tx);
+    assert_eq!(
+        released.len(),
+        2,
+        "inventory store: release_reservations must release every active reservation"
+    );
+    assert_eq!(
+        (stock_of(store, low.id()).await, stock_of(store, high.id()).await),
+        (8, 7),
+        "inventory store: a release of a dropped transaction must change nothing"
+    );
+
+    let mut tx = begin(store).await;
+    let released = tx
+        .release_reservations(cancelled)
+        .await
+        .expect("inventory store: release_reservations must succeed");
+    assert_eq!(
+        released,
+        vec![
+            ReservationLine {
+                product_id: low.id(),
+                quantity: qty(2)
+            },
+            ReservationLine {
+                product_id: high.id(),
+                quantity: qty(3)
+            },
+        ],
+        "inventory store: release_reservations must return the released lines in ascending \
+         product id order"
+    );
+    assert!(
+        tx.release_reservations(cancelled)
+            .await
+            .expect("inventory store: release_reservations must succeed")
+            .is_empty(),
+        "inventory store: a second release in the same transaction must release nothing"
+    );
+    commit(tx).await;
+    let (l, h) = (
+        find(store, low.id()).await.expect("a committed product"),
+        find(store, high.id()).await.expect("a committed product"),
+    );
+    assert_eq!(
+        (l.stock().get(), h.stock().get()),
+        (10, 10),
+        "inventory store: a release must give back exactly the reserved units"
+    );
+    assert!(
+        l.version() > low.version() + 1 && h.version() > high.version() + 1,
+        "inventory store: a release must bump the version of each product it touches"
+    );
+    assert_eq!(
+        reservations(store, cancelled).await,
+        vec![
+            res(low.id(), 2, ReservationStatus::Released),
+            res(high.id(), 3, ReservationStatus::Released),
+        ],
+        "inventory store: released reservations must read back as released"
+    );
+    let mut tx = begin(store).await;
+    assert!(
+        tx.release_reservations(cancelled)
+            .await
+            .expect("inventory store: release_reservations must succeed")
+            .is_empty(),
+        "inventory store: releasing an order released by an earlier transaction must release \
+         nothing"
+    );
+    commit(tx).await;
+    assert_eq!(
+        stock_of(store, low.id()).await,
+        10,
+        "inventory store: releasing twice must give the units back once"
+    );
+
+    let shipped = OrderId::new();
+    reserve_lines(store, shipped, &[(low.id(), 4)]).await;
+    let mut tx = begin(store).await;
+    assert_eq!(
+        tx.consume_reservations(shipped)
+            .await
+            .expect("inventory store: consume_reservations must succeed"),
+        1,
+        "inventory store: consume_reservations must count the consumed reservations"
+    );
+    assert_eq!(
+        tx.consume_reservations(shipped)
+            .await
+            .expect("inventory store: consume_reservations must succeed"),
+        0,
+        "inventory store: consuming twice must consume nothing the second time"
+    );
+    assert!(
+        tx.release_reservations(shipped)
+            .await
+            .expect("inventory store: release_reservations must succeed")
+            .is_empty(),
+        "inventory store: consumed reservations must never be released"
+    );
+    commit(tx).await;
+    assert_eq!(
+        stock_of(store, low.id()).await,
+        6,
+        "inventory store: consuming must leave the stock as it is (10 - 4 reserved)"
+    );
+    assert_eq!(
+        reservations(store, shipped).await,
+        vec![res(low.id(), 4, ReservationStatus::Consumed)],
+        "inventory store: consumed reservations must read back as consumed"
+    );
+    let mut tx = begin(store).await;
+    assert_eq!(
+        tx.consume_reservations(cancelled)
+            .await
+            .expect("inventory store: consume_reservations must succeed"),
+        0,
+        "inventory store: released reservations must not be consumed"
+    );
+    commit(tx).await;
+}
+
+async fn tombstones_are_recorded_once(store: &dyn ProductStore) {
+    async fn tombstoned(tx: &mut Box<dyn InventoryTx>, order: OrderId) -> bool {
+        tx.is_tombstoned(order)
+            .await
+            .expect("inventory store: is_tombstoned must succeed")
+    }
+    async fn tombstone(tx: &mut Box<dyn InventoryTx>, order: OrderId) -> bool {
+        tx.insert_tombstone(order, ports::now())
+            .await
+            .expect("inventory store: insert_tombstone must succeed, also for a duplicate")
+    }
+    let order = OrderId::new();
+    let mut tx = begin(store).await;
+    assert!(
+        !tombstoned(&mut tx, order).await,
+        "inventory store: is_tombstoned must be false for an order without a tombstone"
+    );
+    assert!(
+        tombstone(&mut tx, order).await,
+        "inventory store: insert_tombstone must return true the first time"
+    );
+    assert!(
+        !tombstone(&mut tx, order).await,
+        "inventory store: insert_tombstone must return false when the tombstone exists"
+    );
+    commit(tx).await;
+    let mut tx = begin(store).await;
+    assert!(
+        tombstoned(&mut tx, order).await,
+        "inventory store: is_tombstoned must be true for a committed tombstone"
+    );
+    assert!(
+        !tombstone(&mut tx, order).await,
+        "inventory store: insert_tombstone must return false for a tombstone committed earlier"
+    );
+    assert!(
+        !tombstoned(&mut tx, OrderId::new()).await,
+        "inventory store: is_tombstoned must be false for another order"
+    );
+    drop(tx);
+    let forgotten = OrderId::new();
+    let mut tx = begin(store).await;
+    assert!(tombstone(&mut tx, forgotten).await);
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert!(
+        !tombstoned(&mut tx, forgotten).await,
+        "inventory store: a tombstone of a dropped transaction must not exist"
+    );
+}
+
+/// Retries `attempt` while it fails as `Unavailable` (deadlock, lock wait), as a redelivered
+/// message would.
+async fn retrying<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    for i in 0..50u64 {
+        match attempt().await {
+            Ok(value) => return value,
+            Err(StoreError::Unavailable(_)) => {
+                tokio::time::sleep(Duration::from_millis(10 + (i * 7) % 30)).await;
+            }
+            Err(e) => panic!(
+                "inventory store: {what} failed: {:#}",
+                anyhow::Error::from(e)
+            ),
+        }
+    }
+    panic!("inventory store: {what} stayed unavailable after 50 attempts");
+}
+
+async fn concurrent_releases_restore_the_stock_once(store: Arc<dyn ProductStore>) {
+    let p = product("Released concurrently", 10);
+    let mut unused = BTreeMap::new();
+    insert_all(store.as_ref(), &mut unused, std::slice::from_ref(&p)).await;
+    let order = OrderId::new();
+    reserve_lines(store.as_ref(), order, &[(p.id(), 4)]).await;
+
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                retrying("a concurrent release", || {
+                    let store = store.clone();
+                    async move {
+                        let mut tx = store.begin().await?;
+                        let released = tx.release_reservations(order).await?;
+                        tx.commit().await?;
+                        Ok(released.len())
+                    }
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        match task.await {
+            Ok(n) => total += n,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("inventory store: a release task was cancelled: {e}"),
+        }
+    }
+    assert_eq!(
+        total, 1,
+        "inventory store: 10 concurrent releases of one reservation must release it exactly once"
+    );
+    assert_eq!(
+        stock_of(store.as_ref(), p.id()).await,
+        10,
+        "inventory store: concurrent releases must give the units back exactly once"
+    );
+}
+
+async fn a_tombstone_and_a_reservation_of_one_order_exclude_each_other(
+    store: Arc<dyn ProductStore>,
+) {
+    const PAIRS: usize = 8;
+    let products: Vec<Product> = (0..PAIRS)
+        .map(|i| product(&format!("Raced {i}"), 1))
+        .collect();
+    let mut unused = BTreeMap::new();
+    insert_all(store.as_ref(), &mut unused, &products).await;
+
+    let mut tasks = Vec::new();
+    for p in &products {
+        let (order, id) = (OrderId::new(), p.id());
+        // The cancellation: a tombstone only when nothing was reserved.
+        let cancel = tokio::spawn({
+            let store = store.clone();
+            async move {
+                retrying("a concurrent cancellation", || {
+                    let store = store.clone();
+                    async move {
+                        let mut tx = store.begin().await?;
+                        let none = tx.reservations_of(order).await?.is_empty();
+                        if none {
+                            tx.insert_tombstone(order, ports::now()).await?;
+                        }
+                        tx.commit().await?;
+                        Ok(none)
+                    }
+                })
+                .await
+            }
+        });
+        // The reservation: nothing when tombstoned.
+        let reserve = tokio::spawn({
+            let store = store.clone();
+            async move {
+                retrying("a concurrent reservation", || {
+                    let store = store.clone();
+                    async move {
+                        let mut tx = store.begin().await?;
+                        if tx.is_tombstoned(order).await? {
+                            return Ok(false);
+                        }
+                        tx.lock_stock(&[id]).await?;
+                        if !tx.decrement_stock(id, qty(1)).await? {
+                            return Ok(false);
+                        }
+                        tx.insert_reservation(order, id, qty(1)).await?;
+                        tx.commit().await?;
+                        Ok(true)
+                    }
+                })
+                .await
+            }
+        });
+        tasks.push((order, cancel, reserve));
+    }
+    for (order, cancel, reserve) in tasks {
+        let tombstoned = match cancel.await {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("inventory store: a cancellation task was cancelled: {e}"),
+        };
+        let reserved = match reserve.await {
+            Ok(v) => v,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("inventory store: a reservation task was cancelled: {e}"),
+        };
+        assert!(
+            !(tombstoned && reserved),
+            "inventory store: order {order} got both a tombstone and a reservation: \
+             reservations_of must lock the order's (missing) reservations and is_tombstoned its \
+             (missing) tombstone until the transaction ends"
+        );
+    }
 }
 
 /// What one reservation task ended with.

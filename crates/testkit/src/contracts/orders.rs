@@ -36,7 +36,7 @@ pub async fn order_store_contract<F: OrderStoreFixture + ?Sized>(fixture: &F) {
     insert_then_find_round_trips(store.as_ref(), &mut ledger).await;
     unknown_order_is_none(store.as_ref()).await;
     dropped_transaction_leaves_nothing(store.as_ref()).await;
-    update_status_is_conditional_on_the_version(store.as_ref(), &mut ledger).await;
+    update_is_conditional_on_the_version(store.as_ref(), &mut ledger).await;
     inbox_records_each_message_once_per_consumer(store.as_ref()).await;
     history_reads_back_as_appended(fixture, store.as_ref(), &mut ledger).await;
     list_pages_newest_first_exactly_once(store.as_ref(), &mut ledger).await;
@@ -206,7 +206,7 @@ async fn dropped_transaction_leaves_nothing(store: &dyn OrderStore) {
     );
 }
 
-async fn update_status_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &mut Ledger) {
+async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &mut Ledger) {
     let placed = one_line(Some("customer-2"));
     let to_reject = one_line(None);
     let to_cancel = one_line(None);
@@ -224,38 +224,38 @@ async fn update_status_is_conditional_on_the_version(store: &dyn OrderStore, led
     confirmed.take_events();
     let mut tx = begin(store).await;
     let written = tx
-        .update_status(&confirmed, placed.version())
+        .update(&confirmed, placed.version())
         .await
-        .expect("order store: update_status must succeed");
+        .expect("order store: update must succeed");
     assert!(
         written,
-        "order store: update_status with the stored version must write and return true"
+        "order store: update with the stored version must write and return true"
     );
     commit(tx).await;
     ledger.put(&confirmed);
     assert_eq!(
         find(store, placed.id()).await.as_ref(),
         Some(&confirmed),
-        "order store: update_status must write status, version and updated_at"
+        "order store: update must write status, version and updated_at"
     );
 
     let mut shipped = confirmed.clone();
-    shipped.ship(ports::now()).expect("confirmed -> shipped");
+    shipped.ship(domain::Shipment::parse("DHL", "JD0146").expect("a shipment"), ports::now()).expect("confirmed -> shipped");
     shipped.take_events();
     let mut tx = begin(store).await;
     let written = tx
-        .update_status(&shipped, placed.version())
+        .update(&shipped, placed.version())
         .await
-        .expect("order store: update_status must succeed");
+        .expect("order store: update must succeed");
     assert!(
         !written,
-        "order store: update_status with a stale expected version must return false"
+        "order store: update with a stale expected version must return false"
     );
     commit(tx).await;
     assert_eq!(
         find(store, placed.id()).await.as_ref(),
         Some(&confirmed),
-        "order store: update_status with a stale expected version must change nothing"
+        "order store: update with a stale expected version must change nothing"
     );
 
     let mut rejected = to_reject.clone();
@@ -265,17 +265,17 @@ async fn update_status_is_conditional_on_the_version(store: &dyn OrderStore, led
     rejected.take_events();
     let mut tx = begin(store).await;
     assert!(
-        tx.update_status(&rejected, to_reject.version())
+        tx.update(&rejected, to_reject.version())
             .await
-            .expect("order store: update_status must succeed"),
-        "order store: update_status with the stored version must write and return true"
+            .expect("order store: update must succeed"),
+        "order store: update with the stored version must write and return true"
     );
     commit(tx).await;
     ledger.put(&rejected);
     assert_eq!(
         find(store, rejected.id()).await.as_ref(),
         Some(&rejected),
-        "order store: update_status must write the rejection reason"
+        "order store: update must write the rejection reason"
     );
 
     let mut cancelled = to_cancel.clone();
@@ -285,10 +285,10 @@ async fn update_status_is_conditional_on_the_version(store: &dyn OrderStore, led
     cancelled.take_events();
     let mut tx = begin(store).await;
     assert!(
-        tx.update_status(&cancelled, to_cancel.version())
+        tx.update(&cancelled, to_cancel.version())
             .await
-            .expect("order store: update_status must succeed"),
-        "order store: update_status with the stored version must write and return true"
+            .expect("order store: update must succeed"),
+        "order store: update with the stored version must write and return true"
     );
     drop(tx);
     assert_eq!(
@@ -300,9 +300,9 @@ async fn update_status_is_conditional_on_the_version(store: &dyn OrderStore, led
     let never_inserted = one_line(None);
     let mut tx = begin(store).await;
     let written = tx
-        .update_status(&never_inserted, 1)
+        .update(&never_inserted, 1)
         .await
-        .expect("order store: update_status must succeed");
+        .expect("order store: update must succeed");
     assert!(
         !written,
         "order store: update_status of an unknown order must return false"
@@ -408,10 +408,10 @@ async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized>(
     };
     let mut tx = begin(store).await;
     assert!(
-        tx.update_status(&confirmed, order.version())
+        tx.update(&confirmed, order.version())
             .await
-            .expect("order store: update_status must succeed"),
-        "order store: update_status with the stored version must write and return true"
+            .expect("order store: update must succeed"),
+        "order store: update with the stored version must write and return true"
     );
     append(&mut tx, &confirmation).await;
     commit(tx).await;

@@ -26,8 +26,11 @@ macro_rules! both {
 
 mod contracts;
 mod docs;
+mod lifecycle;
 mod flow;
 mod messaging;
 mod pagination;
+mod product_management;
 mod products;
+mod random;
 mod validation;
