@@ -112,8 +112,13 @@ impl ApiError {
         self
     }
 
-    /// Adds an extension member.
+    /// Adds an extension member (never one of the standard members: `type`, `title`,
+    /// `status`, `detail`, `code`, `errors`).
     pub fn with(mut self, key: &str, value: impl Serialize) -> Self {
+        debug_assert!(
+            !["type", "title", "status", "detail", "code", "errors"].contains(&key),
+            "`{key}` is a standard problem member"
+        );
         if let Ok(v) = serde_json::to_value(value) {
             self.problem.extensions.insert(key.to_owned(), v);
         }

@@ -87,8 +87,7 @@ pub trait InventoryTx: Send {
     /// transaction inserting a reservation for this order waits (or one of the two fails as
     /// `Unavailable`, to be retried), so "no reservation, hence a tombstone" cannot race a
     /// reservation.
-    async fn reservations_of(&mut self, order_id: OrderId)
-    -> Result<Vec<Reservation>, StoreError>;
+    async fn reservations_of(&mut self, order_id: OrderId) -> Result<Vec<Reservation>, StoreError>;
     /// Releases the order's `active` reservations: each becomes `released` and its units go
     /// back to the product's stock (version +1), products touched in ascending id order.
     /// Reservations already `released` or `consumed` are left alone, so releasing twice
@@ -482,9 +481,11 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         let stored = tx.adjust_stock(id, request.delta, now).await?;
         if stored != Some(after) {
             // The row is locked, so this means the adapter broke its contract.
-            return Err(AdjustStockError::Store(StoreError::Unknown(anyhow::anyhow!(
-                "stock of {id} changed under a lock: expected {after}, stored {stored:?}"
-            ))));
+            return Err(AdjustStockError::Store(StoreError::Unknown(
+                anyhow::anyhow!(
+                    "stock of {id} changed under a lock: expected {after}, stored {stored:?}"
+                ),
+            )));
         }
         let adjustment = StockAdjustment {
             id: Uuid::now_v7(),
@@ -756,7 +757,11 @@ fn snapshot(product: &Product) -> ProductSnapshotV1 {
 #[async_trait]
 impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
     fn routing_keys(&self) -> Vec<&'static str> {
-        vec![keys::ORDER_CREATED, keys::ORDER_CANCELLED, keys::ORDER_SHIPPED]
+        vec![
+            keys::ORDER_CREATED,
+            keys::ORDER_CANCELLED,
+            keys::ORDER_SHIPPED,
+        ]
     }
 
     async fn handle(&self, message: &InboundMessage) -> HandleOutcome {
@@ -1120,8 +1125,13 @@ mod tests {
         let order_id = OrderId::new();
         let mut tx = MockInventoryTx::new();
         tx.expect_record_inbox().returning(|_, _| Ok(true));
-        tx.expect_reservations_of()
-            .returning(|_| Ok(vec![reservation(ProductId::new(), 2, ReservationStatus::Released)]));
+        tx.expect_reservations_of().returning(|_| {
+            Ok(vec![reservation(
+                ProductId::new(),
+                2,
+                ReservationStatus::Released,
+            )])
+        });
         tx.expect_release_reservations().never();
         tx.expect_insert_tombstone().never();
         tx.expect_commit().times(1).returning(|| Ok(()));
@@ -1138,8 +1148,13 @@ mod tests {
         let order_id = OrderId::new();
         let mut tx = MockInventoryTx::new();
         tx.expect_record_inbox().returning(|_, _| Ok(true));
-        tx.expect_reservations_of()
-            .returning(|_| Ok(vec![reservation(ProductId::new(), 2, ReservationStatus::Consumed)]));
+        tx.expect_reservations_of().returning(|_| {
+            Ok(vec![reservation(
+                ProductId::new(),
+                2,
+                ReservationStatus::Consumed,
+            )])
+        });
         tx.expect_release_reservations().never();
         tx.expect_insert_tombstone().never();
         tx.expect_commit().times(1).returning(|| Ok(()));
@@ -1241,9 +1256,8 @@ mod tests {
     async fn a_failing_release_is_retried() {
         let mut tx = MockInventoryTx::new();
         tx.expect_record_inbox().returning(|_, _| Ok(true));
-        tx.expect_reservations_of().returning(|_| {
-            Err(StoreError::Unavailable(anyhow::anyhow!("deadlock")))
-        });
+        tx.expect_reservations_of()
+            .returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("deadlock"))));
         tx.expect_commit().never();
         assert!(matches!(
             service(tx, MockCache::new())
@@ -1265,8 +1279,7 @@ mod tests {
             .times(1)
             .in_sequence(&mut seq)
             .withf(|m| {
-                let env: Envelope<ProductCreatedV1> =
-                    events::decode(m.payload.as_bytes()).unwrap();
+                let env: Envelope<ProductCreatedV1> = events::decode(m.payload.as_bytes()).unwrap();
                 env.data.0.name == "Lamp" && env.data.0.price == "12.50" && env.data.0.version == 1
             })
             .returning(|_| Ok(()));
@@ -1380,7 +1393,10 @@ mod tests {
             .adjust_stock(id, adjust(1, Some(7)))
             .await
             .unwrap_err();
-        assert!(matches!(err, AdjustStockError::VersionMismatch { current: 1 }));
+        assert!(matches!(
+            err,
+            AdjustStockError::VersionMismatch { current: 1 }
+        ));
     }
 
     fn rename(expected_version: Option<u32>) -> ProductChange {
@@ -1412,11 +1428,8 @@ mod tests {
             .times(1)
             .in_sequence(&mut seq)
             .withf(move |m| {
-                let env: Envelope<ProductUpdatedV1> =
-                    events::decode(m.payload.as_bytes()).unwrap();
-                env.data.0.product_id == id
-                    && env.data.0.price == "6.00"
-                    && env.data.0.version == 2
+                let env: Envelope<ProductUpdatedV1> = events::decode(m.payload.as_bytes()).unwrap();
+                env.data.0.product_id == id && env.data.0.price == "6.00" && env.data.0.version == 2
             })
             .returning(|_| Ok(()));
         tx.expect_commit()
@@ -1438,7 +1451,11 @@ mod tests {
         let id = product.id();
         let mut raced = product.clone();
         raced
-            .revise(Some(ProductName::parse("Other").unwrap()), None, crate::now())
+            .revise(
+                Some(ProductName::parse("Other").unwrap()),
+                None,
+                crate::now(),
+            )
             .unwrap();
         let mut first = MockInventoryTx::new();
         first
@@ -1479,7 +1496,10 @@ mod tests {
             .update_product(id, rename(Some(3)))
             .await
             .unwrap_err();
-        assert!(matches!(err, UpdateProductError::VersionMismatch { current: 1 }));
+        assert!(matches!(
+            err,
+            UpdateProductError::VersionMismatch { current: 1 }
+        ));
     }
 
     #[tokio::test]

@@ -357,7 +357,7 @@ fn change_error(e: ChangeOrderError) -> ApiError {
                     allowed_actions.join(", ")
                 }
             ))
-            .with("status", status.as_str())
+            .with("current_status", status.as_str())
             .with("allowed_actions", allowed_actions),
         ChangeOrderError::Store(e) => e.into(),
     }

@@ -161,19 +161,17 @@ fn adjust_error(e: AdjustStockError) -> ApiError {
             .with("stock", available)
             .with("delta", delta)
         }
-        AdjustStockError::Refused(AdjustmentError::AboveMax { available, delta }) => {
-            ApiError::new(
-                StatusCode::CONFLICT,
-                "stock_limit_exceeded",
-                "Stock limit exceeded",
-            )
-            .detail(format!(
-                "the stock is {available}; an adjustment of {delta} would take it above {MAX_STOCK}"
-            ))
-            .with("stock", available)
-            .with("delta", delta)
-            .with("max_stock", MAX_STOCK)
-        }
+        AdjustStockError::Refused(AdjustmentError::AboveMax { available, delta }) => ApiError::new(
+            StatusCode::CONFLICT,
+            "stock_limit_exceeded",
+            "Stock limit exceeded",
+        )
+        .detail(format!(
+            "the stock is {available}; an adjustment of {delta} would take it above {MAX_STOCK}"
+        ))
+        .with("stock", available)
+        .with("delta", delta)
+        .with("max_stock", MAX_STOCK),
         AdjustStockError::Refused(e) => ApiError::validation(vec![FieldError::new("delta", e)]),
         AdjustStockError::Store(e) => e.into(),
     }

@@ -267,9 +267,7 @@ impl InventoryTx for SqlInventoryTx {
             .one(&self.tx)
             .await
             .map_err(|e| store_err(e, "failed to read the adjusted stock"))?;
-        stock
-            .map(|s| Stock::new(s).map_err(corrupt))
-            .transpose()
+        stock.map(|s| Stock::new(s).map_err(corrupt)).transpose()
     }
 
     async fn insert_adjustment(&mut self, adjustment: &StockAdjustment) -> Result<(), StoreError> {
@@ -289,10 +287,7 @@ impl InventoryTx for SqlInventoryTx {
         Ok(())
     }
 
-    async fn reservations_of(
-        &mut self,
-        order_id: OrderId,
-    ) -> Result<Vec<Reservation>, StoreError> {
+    async fn reservations_of(&mut self, order_id: OrderId) -> Result<Vec<Reservation>, StoreError> {
         // A locking read of the order's key range: InnoDB (repeatable read) also locks the gap,
         // so a reservation for this order cannot be inserted until this transaction ends.
         stock_reservations::Entity::find()
@@ -327,9 +322,7 @@ impl InventoryTx for SqlInventoryTx {
                     Expr::value(ReservationStatus::Released.as_str()),
                 )
                 .filter(stock_reservations::Column::OrderId.eq(order_id.as_uuid()))
-                .filter(
-                    stock_reservations::Column::ProductId.eq(reservation.product_id.as_uuid()),
-                )
+                .filter(stock_reservations::Column::ProductId.eq(reservation.product_id.as_uuid()))
                 .filter(stock_reservations::Column::Status.eq(ReservationStatus::Active.as_str()))
                 .exec(&self.tx)
                 .await

@@ -237,10 +237,7 @@ impl InventoryTx for FaultyInventoryTx {
         self.inner.insert_adjustment(adjustment).await
     }
 
-    async fn reservations_of(
-        &mut self,
-        order_id: OrderId,
-    ) -> Result<Vec<Reservation>, StoreError> {
+    async fn reservations_of(&mut self, order_id: OrderId) -> Result<Vec<Reservation>, StoreError> {
         self.inner.reservations_of(order_id).await
     }
 

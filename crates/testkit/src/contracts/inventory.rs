@@ -604,7 +604,10 @@ async fn adjustments_read_back_newest_first_per_product(store: &dyn ProductStore
         let mut after = None;
         loop {
             let page = store
-                .adjustments(p.id(), PageRequest::new(limit, after).expect("a valid page"))
+                .adjustments(
+                    p.id(),
+                    PageRequest::new(limit, after).expect("a valid page"),
+                )
                 .await
                 .expect("inventory store: adjustments must succeed");
             assert!(
@@ -655,7 +658,10 @@ async fn adjustments_read_back_newest_first_per_product(store: &dyn ProductStore
         "inventory store: adjustment must be None for an adjustment of another product"
     );
     let none = store
-        .adjustments(ProductId::new(), PageRequest::new(10, None).expect("a valid page"))
+        .adjustments(
+            ProductId::new(),
+            PageRequest::new(10, None).expect("a valid page"),
+        )
         .await
         .expect("inventory store: adjustments must succeed");
     assert!(
@@ -730,7 +736,10 @@ async fn reservations_are_released_once_and_consumed_for_good(store: &dyn Produc
         "inventory store: release_reservations must release every active reservation"
     );
     assert_eq!(
-        (stock_of(store, low.id()).await, stock_of(store, high.id()).await),
+        (
+            stock_of(store, low.id()).await,
+            stock_of(store, high.id()).await
+        ),
         (8, 7),
         "inventory store: a release of a dropped transaction must change nothing"
     );

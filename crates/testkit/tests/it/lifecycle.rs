@@ -111,7 +111,7 @@ async fn a_shipped_order_cannot_be_cancelled_or_edited(sys: TestSystem) {
     ] {
         let refused = sys.request(method, &sys.order.base_url, &path, &[], None).await;
         let problem = refused.assert_problem(409, "invalid_transition");
-        assert_eq!(problem["status"], 409);
+        assert_eq!(problem["current_status"], "shipped");
         assert_eq!(refused.body["allowed_actions"], json!(["deliver"]));
     }
     let edit = sys

@@ -282,7 +282,10 @@ async fn patch_renames_and_reprices_under_if_match(sys: TestSystem) {
     stale.assert_problem(412, "precondition_failed");
     assert_eq!(stale.body["current_version"], 2);
     let read = sys.get_product(pid).await;
-    assert_eq!(read.body["price"], "12.50", "a stale If-Match changes nothing");
+    assert_eq!(
+        read.body["price"], "12.50",
+        "a stale If-Match changes nothing"
+    );
     assert_eq!(read.body["version"], 2);
 
     // Without If-Match the change applies to the current version; a number is a price too.
@@ -311,8 +314,17 @@ async fn patch_renames_and_reprices_under_if_match(sys: TestSystem) {
     fields.sort();
     assert_eq!(fields, ["name", "price"]);
     let bad_tag = patch(&sys, pid, json!({"name": "X"}), Some("yesterday")).await;
-    assert_eq!(bad_tag.assert_problem(400, "validation_failed")["errors"][0]["field"], "If-Match");
-    let unknown = patch(&sys, &ProductId::new().to_string(), json!({"name": "X"}), None).await;
+    assert_eq!(
+        bad_tag.assert_problem(400, "validation_failed")["errors"][0]["field"],
+        "If-Match"
+    );
+    let unknown = patch(
+        &sys,
+        &ProductId::new().to_string(),
+        json!({"name": "X"}),
+        None,
+    )
+    .await;
     unknown.assert_problem(404, "product_not_found");
     let read = sys.get_product(pid).await;
     assert_eq!(
@@ -468,11 +480,21 @@ async fn a_cancel_delivered_three_times_restores_the_stock_once(sys: TestSystem)
     }
     drain(&sys).await;
 
-    assert_eq!(sys.stock_in_db(pid).await, 10, "released once, not three times");
-    assert_eq!(reservations_with_status(&sys, order_id, "released").await, 1);
+    assert_eq!(
+        sys.stock_in_db(pid).await,
+        10,
+        "released once, not three times"
+    );
+    assert_eq!(
+        reservations_with_status(&sys, order_id, "released").await,
+        1
+    );
     assert_eq!(reservations_with_status(&sys, order_id, "active").await, 0);
     let read = sys.get_product(pid).await;
-    assert_eq!(read.body["stock"], 10, "the release evicted the cached copy");
+    assert_eq!(
+        read.body["stock"], 10,
+        "the release evicted the cached copy"
+    );
 
     // Another cancellation message for the same order releases nothing more.
     inject::<OrderCancelledV1>(&sys, &cancelled(order_id)).await;
@@ -491,7 +513,11 @@ async fn a_cancel_before_its_order_created_reserves_nothing(sys: TestSystem) {
     inject::<OrderCreatedV1>(&sys, &created(order_id, pid, 3)).await;
     drain(&sys).await;
 
-    assert_eq!(sys.stock_in_db(pid).await, 5, "the late order.created took nothing");
+    assert_eq!(
+        sys.stock_in_db(pid).await,
+        5,
+        "the late order.created took nothing"
+    );
     assert_eq!(
         reservations_with_status(&sys, order_id, "active").await
             + reservations_with_status(&sys, order_id, "released").await,
@@ -530,8 +556,15 @@ async fn a_shipped_order_keeps_its_units_when_cancelled_later(sys: TestSystem) {
     inject::<OrderShippedV1>(&sys, &ship).await;
     inject::<OrderShippedV1>(&sys, &ship).await;
     drain(&sys).await;
-    assert_eq!(reservations_with_status(&sys, order_id, "consumed").await, 1);
-    assert_eq!(sys.stock_in_db(pid).await, 3, "shipping leaves the stock as it is");
+    assert_eq!(
+        reservations_with_status(&sys, order_id, "consumed").await,
+        1
+    );
+    assert_eq!(
+        sys.stock_in_db(pid).await,
+        3,
+        "shipping leaves the stock as it is"
+    );
 
     inject::<OrderCancelledV1>(&sys, &cancelled(order_id)).await;
     drain(&sys).await;
