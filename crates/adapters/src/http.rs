@@ -125,6 +125,12 @@ impl ApiError {
         self
     }
 
+    /// Names the failing fields.
+    pub fn errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.problem.errors = errors;
+        self
+    }
+
     /// Asks the client to retry after `seconds`.
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
@@ -202,12 +208,10 @@ impl From<ports::StoreError> for ApiError {
             ports::StoreError::Unavailable(source) => {
                 Self::unavailable("the database is busy or unreachable", source)
             }
-            ports::StoreError::Duplicate => Self::new(
-                StatusCode::CONFLICT,
-                "already_exists",
-                "Already exists",
-            )
-            .detail("a resource with this identity exists already"),
+            ports::StoreError::Duplicate => {
+                Self::new(StatusCode::CONFLICT, "already_exists", "Already exists")
+                    .detail("a resource with this identity exists already")
+            }
             ports::StoreError::Unknown(source) => Self::internal(source),
         }
     }
@@ -286,8 +290,12 @@ impl FromRequest for RawBody {
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             bytes.await.map(RawBody).map_err(|e| {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "Body too large")
-                    .detail(e.to_string())
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "Body too large",
+                )
+                .detail(e.to_string())
             })
         })
     }

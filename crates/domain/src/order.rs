@@ -219,7 +219,12 @@ impl ShippingAddress {
             .region
             .filter(|r| !r.trim().is_empty())
             .map(|r| bounded("shipping_address.region", &r, max, &mut errors));
-        let postal_code = bounded("shipping_address.postal_code", &fields.postal_code, 20, &mut errors);
+        let postal_code = bounded(
+            "shipping_address.postal_code",
+            &fields.postal_code,
+            20,
+            &mut errors,
+        );
         let country = fields.country.trim().to_owned();
         if !(country.len() == 2 && country.bytes().all(|b| b.is_ascii_uppercase())) {
             errors.push(DetailError {
@@ -1108,7 +1113,10 @@ mod tests {
         let mut order = order_in(Confirmed);
         order.ship(shipment(), Utc::now()).unwrap();
         assert_eq!(order.shipment().map(Shipment::carrier), Some("DHL"));
-        assert_eq!(order.shipment().map(Shipment::tracking_number), Some("JD0146"));
+        assert_eq!(
+            order.shipment().map(Shipment::tracking_number),
+            Some("JD0146")
+        );
     }
 
     #[test]
@@ -1123,7 +1131,11 @@ mod tests {
             country: "GB".into(),
         };
         let address = ShippingAddress::parse(fields.clone()).unwrap();
-        assert_eq!(address.fields().line2, None, "a blank optional line is dropped");
+        assert_eq!(
+            address.fields().line2,
+            None,
+            "a blank optional line is dropped"
+        );
         let bad = ShippingAddressFields {
             name: " ".into(),
             country: "gbr".into(),
@@ -1131,7 +1143,10 @@ mod tests {
         };
         let errors = ShippingAddress::parse(bad).unwrap_err();
         let failing: Vec<&str> = errors.iter().map(|e| e.field).collect();
-        assert_eq!(failing, ["shipping_address.name", "shipping_address.country"]);
+        assert_eq!(
+            failing,
+            ["shipping_address.name", "shipping_address.country"]
+        );
         assert!(OrderNote::parse(&"x".repeat(501)).is_err());
         assert!(Shipment::parse("", &"9".repeat(65)).unwrap_err().len() == 2);
     }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::cache::{Cache, jittered};
 use crate::events::{
-    self, DecodeError, Envelope, FailedItemV1, OrderCancelledV1, OrderCreatedV1,
+    self, DecodeError, Envelope, FailedItemV1, OrderCancelledV1, OrderCreatedV1, OrderDeliveredV1,
     OrderQtyConfirmedV1, OrderQtyFailedV1, OrderShippedV1, OutboxMessage, ProductCreatedV1,
     ProductSnapshotV1, ProductUpdatedV1, keys,
 };
@@ -227,8 +227,11 @@ pub struct AdjustStock {
     pub reason: AdjustmentReason,
     /// The version the client read (`If-Match`); `None` adjusts the current version.
     pub expected_version: Option<u32>,
-    /// The client's `X-Request-Id`, kept as the adjustment's cause.
+    /// The client's `Idempotency-Key` or `X-Request-Id`, kept as the adjustment's cause.
     pub request_id: Option<String>,
+    /// The id to give the adjustment: set when an idempotency key reserved one, so that a
+    /// retry after a crash finds the adjustment it already made instead of making a second.
+    pub adjustment_id: Option<Uuid>,
 }
 
 /// Why a product could not be changed.
@@ -274,6 +277,9 @@ pub enum AdjustStockError {
 /// A product to create, already parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProduct {
+    /// The id to give it: set when an idempotency key reserved one (see
+    /// [`AdjustStock::adjustment_id`]).
+    pub id: Option<ProductId>,
     /// Its name.
     pub name: ProductName,
     /// Its unit price (in the deployment currency).
@@ -388,8 +394,14 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
     /// Creates a product.
     #[tracing::instrument(skip_all)]
     pub async fn create_product(&self, new: NewProduct) -> Result<Product, StoreError> {
+        if let Some(id) = new.id
+            && let Some(existing) = self.store.find(id).await?
+        {
+            // A retry of a request whose product was created before a crash.
+            return Ok(existing);
+        }
         let product = Product::create(
-            ProductId::new(),
+            new.id.unwrap_or_else(ProductId::new),
             new.name,
             new.price,
             new.stock,
@@ -465,6 +477,17 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         id: ProductId,
         request: AdjustStock,
     ) -> Result<(Product, StockAdjustment), AdjustStockError> {
+        if let Some(adjustment_id) = request.adjustment_id
+            && let Some(done) = self.store.adjustment(id, adjustment_id).await?
+        {
+            // A retry of a request applied before a crash: the same answer.
+            let product = self
+                .store
+                .find(id)
+                .await?
+                .ok_or(AdjustStockError::NotFound(id))?;
+            return Ok((product, done));
+        }
         let mut tx = self.store.begin().await?;
         let mut product = tx
             .lock_product(id)
@@ -488,7 +511,7 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
             )));
         }
         let adjustment = StockAdjustment {
-            id: Uuid::now_v7(),
+            id: request.adjustment_id.unwrap_or_else(Uuid::now_v7),
             product_id: id,
             delta: request.delta,
             reason: request.reason,
@@ -761,6 +784,7 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
             keys::ORDER_CREATED,
             keys::ORDER_CANCELLED,
             keys::ORDER_SHIPPED,
+            keys::ORDER_DELIVERED,
         ]
     }
 
@@ -776,6 +800,12 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
             },
             keys::ORDER_SHIPPED => match events::decode::<OrderShippedV1>(&message.body) {
                 Ok(envelope) => self.consume(envelope).await,
+                Err(e) => HandleOutcome::DeadLetter(e.to_string()),
+            },
+            // The stock left at shipment: a delivery changes nothing here. The queue still
+            // takes it, so that the event is routable (the outbox publishes with `mandatory`).
+            keys::ORDER_DELIVERED => match events::decode::<OrderDeliveredV1>(&message.body) {
+                Ok(_) => HandleOutcome::Ack,
                 Err(e) => HandleOutcome::DeadLetter(e.to_string()),
             },
             other => {
@@ -1289,6 +1319,7 @@ mod tests {
             .returning(|| Ok(()));
         let product = service(tx, MockCache::new())
             .create_product(NewProduct {
+                id: None,
                 name: ProductName::parse("Lamp").unwrap(),
                 price: Money::parse("12.50", Currency::USD).unwrap(),
                 stock: stock(3),
@@ -1304,6 +1335,7 @@ mod tests {
             reason: AdjustmentReason::parse("recount").unwrap(),
             expected_version,
             request_id: Some("req-1".into()),
+            adjustment_id: None,
         }
     }
 

@@ -11,7 +11,8 @@ use tracing::{info, warn};
 use crate::cache::{Cache, jittered};
 use crate::events::{
     self, DecodeError, OrderCancelledV1, OrderCreatedV1, OrderDeliveredV1, OrderQtyConfirmedV1,
-    OrderQtyFailedV1, OrderShippedV1, OrderedItemV1, OutboxMessage, ProductUpdatedV1, keys,
+    OrderQtyFailedV1, OrderShippedV1, OrderedItemV1, OutboxMessage, ProductCreatedV1,
+    ProductUpdatedV1, keys,
 };
 use crate::messaging::{HandleOutcome, InboundMessage, MessageHandler};
 use crate::store::{Page, PageRequest, StoreError};
@@ -182,7 +183,12 @@ pub trait ProductCatalog: Send + Sync + 'static {
     /// Loads these products fresh from the source into any cache in front of it; returns the
     /// ids that exist.
     async fn warm(&self, ids: &[ProductId]) -> Result<Vec<ProductId>, CatalogError> {
-        Ok(self.find_many(ids).await?.into_iter().map(|p| p.id).collect())
+        Ok(self
+            .find_many(ids)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect())
     }
 }
 
@@ -677,8 +683,18 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             .try_concat()
             .await?;
         let found: std::collections::HashSet<ProductId> = loaded.iter().copied().collect();
-        let missing = ids.iter().filter(|id| !found.contains(id)).copied().collect();
+        let missing = ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .copied()
+            .collect();
         Ok((loaded, missing))
+    }
+
+    async fn evict(&self, product_id: ProductId) -> HandleOutcome {
+        self.catalog.evict(&[product_id]).await;
+        info!(%product_id, "cached product evicted");
+        HandleOutcome::Ack
     }
 
     /// Applies the inventory's answer to a pending order, exactly once.
@@ -758,6 +774,7 @@ impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
         vec![
             keys::ORDER_QTY_CONFIRMED,
             keys::ORDER_QTY_FAILED,
+            keys::PRODUCT_CREATED,
             keys::PRODUCT_UPDATED,
         ]
     }
@@ -784,13 +801,14 @@ impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
                 }
                 Err(e) => dead_letter(e),
             },
+            // A new product may have been cached as "not found"; a changed one as it was.
+            // Evicting twice is harmless: no inbox needed.
+            keys::PRODUCT_CREATED => match events::decode::<ProductCreatedV1>(&message.body) {
+                Ok(env) => self.evict(env.data.0.product_id).await,
+                Err(e) => dead_letter(e),
+            },
             keys::PRODUCT_UPDATED => match events::decode::<ProductUpdatedV1>(&message.body) {
-                Ok(env) => {
-                    // Evicting twice is harmless: no inbox needed.
-                    self.catalog.evict(&[env.data.0.product_id]).await;
-                    info!(product_id = %env.data.0.product_id, "cached product evicted");
-                    HandleOutcome::Ack
-                }
+                Ok(env) => self.evict(env.data.0.product_id).await,
                 Err(e) => dead_letter(e),
             },
             other => dead_letter(DecodeError::UnknownType(other.to_owned())),

@@ -448,7 +448,10 @@ impl TestSystem {
         let reply = self.place_order(lines).await;
         assert_eq!(reply.status, 201, "place order: {}", reply.text);
         let order = self
-            .wait_settled(reply.body["id"].as_str().expect("an order id"), Duration::from_secs(20))
+            .wait_settled(
+                reply.body["id"].as_str().expect("an order id"),
+                Duration::from_secs(20),
+            )
             .await;
         assert_eq!(order["status"], expected, "{order}");
         order

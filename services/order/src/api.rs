@@ -8,8 +8,8 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 
 use adapters::http::idempotency::{Idempotency, IdempotencyContext};
 use adapters::http::{
-    ApiError, Cursor, FieldError, JsonBody, RawBody, etag, if_match, json_body,
-    optional_json_body, page_request, parse_id, precondition_failed,
+    ApiError, Cursor, FieldError, JsonBody, RawBody, etag, if_match, json_body, optional_json_body,
+    page_request, parse_id, precondition_failed,
 };
 use domain::{
     CustomerId, DetailError, MAX_ITEMS_PER_ORDER, OrderDetails, OrderId, OrderLine, OrderNote,
@@ -64,7 +64,10 @@ fn parse_order(body: CreateOrderRequest, cause: Cause) -> Result<PlaceOrder, Api
     let shipping_address = body
         .shipping_address
         .and_then(|a| parse_address(a, &mut errors));
-    let note = body.note.as_deref().and_then(|n| parse_note(n, &mut errors));
+    let note = body
+        .note
+        .as_deref()
+        .and_then(|n| parse_note(n, &mut errors));
     let customer_id = body.customer_id.as_deref().and_then(|raw| {
         CustomerId::parse(raw)
             .map_err(|e| errors.push(FieldError::new("customer_id", e)))
@@ -151,7 +154,7 @@ fn place_error(e: PlaceOrderError, request: &[OrderLine]) -> ApiError {
                 ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
             );
             if !errors.is_empty() {
-                err = err.with("errors", errors);
+                err = err.errors(errors);
             }
             err
         }
@@ -348,17 +351,21 @@ fn change_error(e: ChangeOrderError) -> ApiError {
             action,
             status,
             allowed_actions,
-        } => ApiError::new(StatusCode::CONFLICT, "invalid_transition", "Not allowed now")
-            .detail(format!(
-                "an order that is {status} cannot {action}; still allowed: {}",
-                if allowed_actions.is_empty() {
-                    "nothing (final status)".to_owned()
-                } else {
-                    allowed_actions.join(", ")
-                }
-            ))
-            .with("current_status", status.as_str())
-            .with("allowed_actions", allowed_actions),
+        } => ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_transition",
+            "Not allowed now",
+        )
+        .detail(format!(
+            "an order that is {status} cannot {action}; still allowed: {}",
+            if allowed_actions.is_empty() {
+                "nothing (final status)".to_owned()
+            } else {
+                allowed_actions.join(", ")
+            }
+        ))
+        .with("current_status", status.as_str())
+        .with("allowed_actions", allowed_actions),
         ChangeOrderError::Store(e) => e.into(),
     }
 }
@@ -413,7 +420,10 @@ pub async fn cancel_order(
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    change(&req, &orders, &idempotency, &body.0, |_| Ok(OrderCommand::Cancel)).await
+    change(&req, &orders, &idempotency, &body.0, |_| {
+        Ok(OrderCommand::Cancel)
+    })
+    .await
 }
 
 /// Cancels an order: the same as `POST /orders/{id}/cancel`.
@@ -443,7 +453,10 @@ pub async fn delete_order(
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    change(&req, &orders, &idempotency, &body.0, |_| Ok(OrderCommand::Cancel)).await
+    change(&req, &orders, &idempotency, &body.0, |_| {
+        Ok(OrderCommand::Cancel)
+    })
+    .await
 }
 
 /// Ships a confirmed order with its carrier and tracking number.
@@ -511,7 +524,10 @@ pub async fn deliver_order(
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    change(&req, &orders, &idempotency, &body.0, |_| Ok(OrderCommand::Deliver)).await
+    change(&req, &orders, &idempotency, &body.0, |_| {
+        Ok(OrderCommand::Deliver)
+    })
+    .await
 }
 
 /// Changes the shipping address and note of an order that has not shipped. Items never

@@ -4,9 +4,10 @@ use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 
+use adapters::http::idempotency::Idempotency;
 use adapters::http::{
-    ApiError, Cursor, FieldError, JsonBody, etag, if_match, page_request, parse_id,
-    precondition_failed,
+    ApiError, Cursor, FieldError, JsonBody, RawBody, etag, if_match, json_body, page_request,
+    parse_id, precondition_failed,
 };
 use domain::product::{AdjustmentError, AdjustmentReason, StockDelta};
 use domain::{Currency, MAX_STOCK, Money, ProductError, ProductId, ProductName, Stock};
@@ -66,9 +67,12 @@ fn parse_new_product(
         .ok();
     check_currency(body.currency.as_deref(), currency, &mut errors);
     match (name, price, stock) {
-        (Some(name), Some(price), Some(stock)) if errors.is_empty() => {
-            Ok(NewProduct { name, price, stock })
-        }
+        (Some(name), Some(price), Some(stock)) if errors.is_empty() => Ok(NewProduct {
+            id: None,
+            name,
+            price,
+            stock,
+        }),
         _ => Err(ApiError::validation(errors)),
     }
 }
@@ -140,6 +144,7 @@ fn parse_adjustment(
             reason,
             expected_version,
             request_id,
+            adjustment_id: None,
         }),
         _ => Err(ApiError::validation(errors)),
     }
@@ -183,26 +188,37 @@ fn adjust_error(e: AdjustStockError) -> ApiError {
     path = "/products",
     tag = "products",
     request_body = CreateProductRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body answer the first response again")),
     responses(
         (status = 201, description = "Created", body = ProductResponse,
             headers(("Location" = String, description = "URL of the new product"), ("ETag" = String, description = "The product's version"))),
         (status = 400, description = "Invalid body: each failing field is named", body = adapters::http::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this `Idempotency-Key` is still running; retry after `Retry-After`", body = adapters::http::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = adapters::http::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The `Idempotency-Key` was used for another request", body = adapters::http::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = adapters::http::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/products")]
 pub async fn create_product(
+    req: HttpRequest,
     products: web::Data<Products>,
     currency: web::Data<DeploymentCurrency>,
-    body: JsonBody<CreateProductRequest>,
+    idempotency: web::Data<Idempotency>,
+    body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    let new = parse_new_product(body.0, currency.0)?;
-    let product = products.create_product(new).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/products/{}", product.id())))
-        .insert_header(etag(product.version()))
-        .json(ProductResponse::from(&product)))
+    let (req, body, products) = (&req, &body.0, &products);
+    idempotency
+        .run(req, body, |context| async move {
+            let mut new = parse_new_product(json_body(req, body)?, currency.0)?;
+            new.id = context.resource_id.map(ProductId::from_uuid);
+            let product = products.create_product(new).await?;
+            Ok(HttpResponse::Created()
+                .insert_header((header::LOCATION, format!("/products/{}", product.id())))
+                .insert_header(etag(product.version()))
+                .json(ProductResponse::from(&product)))
+        })
+        .await
 }
 
 /// Reads a product (served from the cache when possible; `X-Cache` says which).
@@ -351,13 +367,15 @@ pub async fn update_product(
         ("id" = String, Path, description = "Product id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` of the version the adjustment is based on, such as `\"3\"`"),
         ("X-Request-Id" = Option<String>, Header, description = "Kept with the adjustment as its cause (at most 128 characters)"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body answer the first response again"),
     ),
     responses(
         (status = 201, description = "Adjusted and recorded", body = StockAdjustmentResponse,
             headers(("Location" = String, description = "URL of the adjustment"), ("ETag" = String, description = "The product's new version"))),
         (status = 400, description = "Invalid body, id or `If-Match`: each failing field is named", body = adapters::http::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such product", body = adapters::http::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`insufficient_stock`: the stock would go below zero (`stock` is the current stock), or `stock_limit_exceeded`; nothing was written", body = adapters::http::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`insufficient_stock`: the stock would go below zero (`stock` is the current stock), or `stock_limit_exceeded`; nothing was written. Or `idempotency_key_in_progress`", body = adapters::http::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The `Idempotency-Key` was used for another request", body = adapters::http::Problem, content_type = "application/problem+json"),
         (status = 412, description = "`If-Match` names a stale version (`current_version` says which is current)", body = adapters::http::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = adapters::http::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = adapters::http::Problem, content_type = "application/problem+json"),
@@ -367,23 +385,31 @@ pub async fn update_product(
 pub async fn adjust_stock(
     req: HttpRequest,
     products: web::Data<Products>,
+    idempotency: web::Data<Idempotency>,
     path: web::Path<String>,
-    body: JsonBody<StockAdjustmentRequest>,
+    body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id("id", &path, ProductId::parse)?;
     let expected_version = if_match(&req)?;
-    let request = parse_adjustment(body.0, expected_version, request_id(&req))?;
-    let (product, adjustment) = products
-        .adjust_stock(id, request)
+    let (req, body, products) = (&req, &body.0, &products);
+    idempotency
+        .run(req, body, |context| async move {
+            let cause = context.key.clone().or_else(|| request_id(req));
+            let mut request = parse_adjustment(json_body(req, body)?, expected_version, cause)?;
+            request.adjustment_id = context.resource_id;
+            let (product, adjustment) = products
+                .adjust_stock(id, request)
+                .await
+                .map_err(adjust_error)?;
+            Ok(HttpResponse::Created()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/products/{id}/stock-adjustments/{}", adjustment.id),
+                ))
+                .insert_header(etag(product.version()))
+                .json(StockAdjustmentResponse::from(&adjustment)))
+        })
         .await
-        .map_err(adjust_error)?;
-    Ok(HttpResponse::Created()
-        .insert_header((
-            header::LOCATION,
-            format!("/products/{id}/stock-adjustments/{}", adjustment.id),
-        ))
-        .insert_header(etag(product.version()))
-        .json(StockAdjustmentResponse::from(&adjustment)))
 }
 
 /// Lists a product's stock adjustments, newest first (keyset pagination).

@@ -10,8 +10,9 @@ use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use adapters::db::{OutboxSignal, ProductMigrator, SqlProductStore};
+use adapters::db::{OutboxSignal, ProductMigrator, SqlIdempotencyStore, SqlProductStore};
 use adapters::http::health::{self, HealthChecks};
+use adapters::http::idempotency::Idempotency;
 use adapters::redis_cache::RedisCache;
 use adapters::runtime::Background;
 use adapters::wiring;
@@ -34,15 +35,18 @@ pub fn routes(
     products: Arc<Products>,
     currency: Currency,
     checks: HealthChecks,
+    idempotency: Idempotency,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static {
     let products = web::Data::from(products);
     let currency = web::Data::new(DeploymentCurrency(currency));
     let checks = web::Data::new(checks);
+    let idempotency = web::Data::new(idempotency);
     let openapi = ApiDoc::openapi();
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(products.clone())
             .app_data(currency.clone())
             .app_data(checks.clone())
+            .app_data(idempotency.clone())
             .service(api::create_product)
             .service(api::get_product)
             .service(api::list_products)
@@ -107,9 +111,22 @@ impl Application {
         .await?;
         let checks = HealthChecks(Arc::new(wiring::standard_checks(&conn, &cache, &publisher)));
 
+        let idempotency = settings
+            .idempotency
+            .policy(Arc::new(SqlIdempotencyStore::new(conn.clone())));
+        background.spawn(
+            "idempotency-purger",
+            idempotency
+                .clone()
+                .run_purger(wiring::PURGE_EVERY, background.token()),
+        );
+
         let (listener, port) = wiring::bind(&settings.http)?;
-        let server =
-            wiring::http_server(listener, &settings.http, routes(products, currency, checks))?;
+        let server = wiring::http_server(
+            listener,
+            &settings.http,
+            routes(products, currency, checks, idempotency),
+        )?;
         tracing::info!(port, "product service listening");
         Ok(Self {
             port,

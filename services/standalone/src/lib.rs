@@ -211,6 +211,7 @@ impl Standalone {
                     products,
                     currency,
                     HealthChecks(Arc::new(vec![database_check(&product_db)])),
+                    product_idempotency,
                 ),
             )?,
         ];

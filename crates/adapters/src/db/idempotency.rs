@@ -59,7 +59,10 @@ impl IdempotencyStore for SqlIdempotencyStore {
                 expires_at: Set(later(retention)),
                 created_at: Set(now),
             };
-            match keys::Entity::insert(row).exec_without_returning(&self.db).await {
+            match keys::Entity::insert(row)
+                .exec_without_returning(&self.db)
+                .await
+            {
                 Ok(_) => return Ok(Claim::Fresh { resource_id }),
                 Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {}
                 Err(e) => return Err(store_err(e, "failed to claim the idempotency key")),
@@ -127,8 +130,14 @@ impl IdempotencyStore for SqlIdempotencyStore {
         let headers = serde_json::to_string(&response.headers).map_err(corrupt)?;
         keys::Entity::update_many()
             .col_expr(keys::Column::State, Expr::value(COMPLETED))
-            .col_expr(keys::Column::ResponseStatus, Expr::value(i32::from(response.status)))
-            .col_expr(keys::Column::ResponseBody, Expr::value(response.body.clone()))
+            .col_expr(
+                keys::Column::ResponseStatus,
+                Expr::value(i32::from(response.status)),
+            )
+            .col_expr(
+                keys::Column::ResponseBody,
+                Expr::value(response.body.clone()),
+            )
             .col_expr(keys::Column::ResponseHeaders, Expr::value(headers))
             .filter(keys::Column::IdemKey.eq(key))
             .exec(&self.db)

@@ -426,15 +426,47 @@ impl MigrationTrait for M0003Idempotency {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(IdempotencyKeys::Fingerprint).string_len(64).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::State).string_len(16).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ResourceId).uuid().not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ResponseStatus).integer().null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::Fingerprint)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::State)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ResourceId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ResponseStatus)
+                            .integer()
+                            .null(),
+                    )
                     .col(ColumnDef::new(IdempotencyKeys::ResponseBody).text().null())
-                    .col(ColumnDef::new(IdempotencyKeys::ResponseHeaders).text().null())
-                    .col(ColumnDef::new(IdempotencyKeys::LockedUntil).custom(ts()).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::ExpiresAt).custom(ts()).not_null())
-                    .col(ColumnDef::new(IdempotencyKeys::CreatedAt).custom(ts()).not_null())
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ResponseHeaders)
+                            .text()
+                            .null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::LockedUntil)
+                            .custom(ts())
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::ExpiresAt)
+                            .custom(ts())
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(IdempotencyKeys::CreatedAt)
+                            .custom(ts())
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -475,10 +507,22 @@ impl MigrationTrait for M0004OrderShipping {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters one column at a time.
         let columns = [
-            ColumnDef::new(OrderShipping::ShippingAddress).text().null().to_owned(),
-            ColumnDef::new(OrderShipping::Note).string_len(500).null().to_owned(),
-            ColumnDef::new(OrderShipping::Carrier).string_len(64).null().to_owned(),
-            ColumnDef::new(OrderShipping::TrackingNumber).string_len(64).null().to_owned(),
+            ColumnDef::new(OrderShipping::ShippingAddress)
+                .text()
+                .null()
+                .to_owned(),
+            ColumnDef::new(OrderShipping::Note)
+                .string_len(500)
+                .null()
+                .to_owned(),
+            ColumnDef::new(OrderShipping::Carrier)
+                .string_len(64)
+                .null()
+                .to_owned(),
+            ColumnDef::new(OrderShipping::TrackingNumber)
+                .string_len(64)
+                .null()
+                .to_owned(),
         ];
         for column in columns {
             manager
@@ -531,13 +575,42 @@ impl MigrationTrait for M0004Inventory {
                 Table::create()
                     .table(StockAdjustments::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(StockAdjustments::Id).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(StockAdjustments::ProductId).uuid().not_null())
-                    .col(ColumnDef::new(StockAdjustments::Delta).big_integer().not_null())
-                    .col(ColumnDef::new(StockAdjustments::Reason).string_len(200).not_null())
-                    .col(ColumnDef::new(StockAdjustments::StockAfter).big_integer().not_null())
-                    .col(ColumnDef::new(StockAdjustments::Cause).string_len(160).not_null())
-                    .col(ColumnDef::new(StockAdjustments::CreatedAt).custom(ts()).not_null())
+                    .col(
+                        ColumnDef::new(StockAdjustments::Id)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(StockAdjustments::ProductId)
+                            .uuid()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockAdjustments::Delta)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockAdjustments::Reason)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockAdjustments::StockAfter)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockAdjustments::Cause)
+                            .string_len(160)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(StockAdjustments::CreatedAt)
+                            .custom(ts())
+                            .not_null(),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_adjustments_product")
@@ -564,8 +637,17 @@ impl MigrationTrait for M0004Inventory {
                 Table::create()
                     .table(OrderTombstones::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(OrderTombstones::OrderId).uuid().not_null().primary_key())
-                    .col(ColumnDef::new(OrderTombstones::CancelledAt).custom(ts()).not_null())
+                    .col(
+                        ColumnDef::new(OrderTombstones::OrderId)
+                            .uuid()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(OrderTombstones::CancelledAt)
+                            .custom(ts())
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await

@@ -288,8 +288,14 @@ impl OrderTx for SqlOrderTx {
                 orders::Column::TrackingNumber,
                 Expr::value(order.shipment().map(|s| s.tracking_number().to_owned())),
             )
-            .col_expr(orders::Column::Version, Expr::value(i64::from(order.version())))
-            .col_expr(orders::Column::UpdatedAt, Expr::value(to_naive(order.updated_at())))
+            .col_expr(
+                orders::Column::Version,
+                Expr::value(i64::from(order.version())),
+            )
+            .col_expr(
+                orders::Column::UpdatedAt,
+                Expr::value(to_naive(order.updated_at())),
+            )
             .filter(orders::Column::Id.eq(order.id().as_uuid()))
             .filter(orders::Column::Version.eq(i64::from(expected_version)))
             .exec(&self.tx)

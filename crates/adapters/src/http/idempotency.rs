@@ -93,8 +93,7 @@ const KEPT: [HeaderName; 4] = [
 ];
 
 fn rebuild(status: u16, headers: &[(String, String)], body: String) -> HttpResponse {
-    let mut response =
-        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+    let mut response = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
     for (name, value) in headers {
         response.insert_header((name.as_str(), value.as_str()));
     }
@@ -207,7 +206,9 @@ impl Idempotency {
             match self.store.purge_expired().await {
                 Ok(0) => {}
                 Ok(n) => info!(purged = n, "expired idempotency keys purged"),
-                Err(e) => warn!(error = %format!("{:#}", anyhow::Error::from(e)), "idempotency purge failed"),
+                Err(e) => {
+                    warn!(error = %format!("{:#}", anyhow::Error::from(e)), "idempotency purge failed")
+                }
             }
         }
     }
@@ -220,7 +221,11 @@ mod tests {
     use ports::idempotency::MockIdempotencyStore;
 
     fn policy(store: MockIdempotencyStore) -> Idempotency {
-        Idempotency::new(Arc::new(store), Duration::from_secs(30), Duration::from_secs(3600))
+        Idempotency::new(
+            Arc::new(store),
+            Duration::from_secs(30),
+            Duration::from_secs(3600),
+        )
     }
 
     fn keyed() -> HttpRequest {
@@ -252,7 +257,11 @@ mod tests {
         store
             .expect_claim()
             .withf(|key, fp, _, _| key == "key-1" && fp.len() == 64)
-            .returning(move |_, _, _, _| Ok(Claim::Fresh { resource_id: reserved }));
+            .returning(move |_, _, _, _| {
+                Ok(Claim::Fresh {
+                    resource_id: reserved,
+                })
+            });
         store
             .expect_complete()
             .times(1)
@@ -260,7 +269,9 @@ mod tests {
                 key == "key-1"
                     && stored.status == 201
                     && stored.body == "made"
-                    && stored.headers.contains(&("location".to_owned(), "/orders/1".to_owned()))
+                    && stored
+                        .headers
+                        .contains(&("location".to_owned(), "/orders/1".to_owned()))
             })
             .returning(|_, _| Ok(()));
         store.expect_release().never();
@@ -279,9 +290,11 @@ mod tests {
     #[tokio::test]
     async fn a_server_error_gives_the_key_back() {
         let mut store = MockIdempotencyStore::new();
-        store
-            .expect_claim()
-            .returning(|_, _, _, _| Ok(Claim::Fresh { resource_id: Uuid::now_v7() }));
+        store.expect_claim().returning(|_, _, _, _| {
+            Ok(Claim::Fresh {
+                resource_id: Uuid::now_v7(),
+            })
+        });
         store.expect_complete().never();
         store.expect_release().times(1).returning(|_| Ok(()));
         let response = policy(store)
@@ -304,12 +317,20 @@ mod tests {
             }))
         });
         let response = policy(store)
-            .run(&keyed(), b"{}", |_| async { panic!("a replay must not run the handler") })
+            .run(&keyed(), b"{}", |_| async {
+                panic!("a replay must not run the handler")
+            })
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
-        assert_eq!(response.headers().get("idempotent-replayed").unwrap(), "true");
-        assert_eq!(response.headers().get(header::LOCATION).unwrap(), "/orders/1");
+        assert_eq!(
+            response.headers().get("idempotent-replayed").unwrap(),
+            "true"
+        );
+        assert_eq!(
+            response.headers().get(header::LOCATION).unwrap(),
+            "/orders/1"
+        );
     }
 
     #[tokio::test]
@@ -319,7 +340,9 @@ mod tests {
             (Claim::InProgress, 409, "idempotency_key_in_progress"),
         ] {
             let mut store = MockIdempotencyStore::new();
-            store.expect_claim().return_once(move |_, _, _, _| Ok(claim));
+            store
+                .expect_claim()
+                .return_once(move |_, _, _, _| Ok(claim));
             let err = policy(store)
                 .run(&keyed(), b"{}", |_| async { panic!("must not run") })
                 .await
@@ -331,8 +354,12 @@ mod tests {
 
     #[test]
     fn the_fingerprint_covers_method_path_precondition_and_body() {
-        let a = TestRequest::post().uri("/orders/1/cancel").to_http_request();
-        let b = TestRequest::post().uri("/orders/2/cancel").to_http_request();
+        let a = TestRequest::post()
+            .uri("/orders/1/cancel")
+            .to_http_request();
+        let b = TestRequest::post()
+            .uri("/orders/2/cancel")
+            .to_http_request();
         let c = TestRequest::post()
             .uri("/orders/1/cancel")
             .insert_header((header::IF_MATCH, "\"2\""))
@@ -346,7 +373,9 @@ mod tests {
     #[test]
     fn keys_are_bounded_visible_ascii() {
         for bad in ["", "has space", &"k".repeat(256)] {
-            let req = TestRequest::post().insert_header((HEADER, bad)).to_http_request();
+            let req = TestRequest::post()
+                .insert_header((HEADER, bad))
+                .to_http_request();
             assert!(key_of(&req).is_err(), "{bad:?}");
         }
     }

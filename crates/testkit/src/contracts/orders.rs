@@ -240,7 +240,12 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
     );
 
     let mut shipped = confirmed.clone();
-    shipped.ship(domain::Shipment::parse("DHL", "JD0146").expect("a shipment"), ports::now()).expect("confirmed -> shipped");
+    shipped
+        .ship(
+            domain::Shipment::parse("DHL", "JD0146").expect("a shipment"),
+            ports::now(),
+        )
+        .expect("confirmed -> shipped");
     shipped.take_events();
     let mut tx = begin(store).await;
     let written = tx

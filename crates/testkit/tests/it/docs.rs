@@ -34,7 +34,13 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
         .await;
     assert_eq!(
         paths(&product.body),
-        ["/health", "/products", "/products/{id}"]
+        [
+            "/health",
+            "/products",
+            "/products/{id}",
+            "/products/{id}/stock-adjustments",
+            "/products/{id}/stock-adjustments/{adjustment_id}",
+        ]
     );
     sys.stop().await;
 }

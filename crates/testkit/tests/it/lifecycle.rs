@@ -21,12 +21,20 @@ async fn wait_stock(sys: &TestSystem, pid: &str, expected: i64) {
     );
 }
 
-async fn post(sys: &TestSystem, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> testkit::Reply {
-    sys.request(Method::POST, &sys.order.base_url, path, headers, body).await
+async fn post(
+    sys: &TestSystem,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> testkit::Reply {
+    sys.request(Method::POST, &sys.order.base_url, path, headers, body)
+        .await
 }
 
 async fn history(sys: &TestSystem, id: &str) -> Vec<Value> {
-    let reply = sys.get(&sys.order.base_url, &format!("/orders/{id}/history")).await;
+    let reply = sys
+        .get(&sys.order.base_url, &format!("/orders/{id}/history"))
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     reply.body["items"].as_array().unwrap().clone()
 }
@@ -64,8 +72,12 @@ async fn a_cancel_delivered_three_times_restores_stock_once(sys: TestSystem) {
     let message_id: uuid::Uuid = row.try_get_by_index(0).unwrap();
     let payload: String = row.try_get_by_index(1).unwrap();
     for _ in 0..2 {
-        sys.inject("order.cancelled", payload.as_bytes(), Some(&message_id.to_string()))
-            .await;
+        sys.inject(
+            "order.cancelled",
+            payload.as_bytes(),
+            Some(&message_id.to_string()),
+        )
+        .await;
     }
     // One consumer handles the queue in order: once a later order is confirmed, both
     // duplicates were handled.
@@ -75,7 +87,10 @@ async fn a_cancel_delivered_three_times_restores_stock_once(sys: TestSystem) {
     assert_eq!(sys.stock_in_db(pid).await, 5, "released exactly once");
 
     let rows = history(&sys, id).await;
-    let steps: Vec<(Value, Value)> = rows.iter().map(|r| (r["from"].clone(), r["to"].clone())).collect();
+    let steps: Vec<(Value, Value)> = rows
+        .iter()
+        .map(|r| (r["from"].clone(), r["to"].clone()))
+        .collect();
     assert_eq!(
         steps,
         [
@@ -109,7 +124,9 @@ async fn a_shipped_order_cannot_be_cancelled_or_edited(sys: TestSystem) {
         (Method::POST, format!("/orders/{id}/cancel")),
         (Method::DELETE, format!("/orders/{id}")),
     ] {
-        let refused = sys.request(method, &sys.order.base_url, &path, &[], None).await;
+        let refused = sys
+            .request(method, &sys.order.base_url, &path, &[], None)
+            .await;
         let problem = refused.assert_problem(409, "invalid_transition");
         assert_eq!(problem["current_status"], "shipped");
         assert_eq!(refused.body["allowed_actions"], json!(["deliver"]));
@@ -183,7 +200,11 @@ async fn racing_cancels_and_ships_with_one_etag_have_one_winner(sys: TestSystem)
             loser.text
         );
     }
-    assert_eq!(history(&sys, &id).await.len(), before + 1, "history gains one row");
+    assert_eq!(
+        history(&sys, &id).await.len(),
+        before + 1,
+        "history gains one row"
+    );
     sys.stop().await;
 }
 
@@ -208,26 +229,47 @@ async fn one_idempotency_key_places_one_order(sys: TestSystem) {
         assert_eq!(other.header("retry-after"), Some("1"));
     }
     let db = sys.order_db().await;
-    assert_eq!(scalar_i64(&db, "SELECT COUNT(*) FROM orders", vec![]).await, 1);
+    assert_eq!(
+        scalar_i64(&db, "SELECT COUNT(*) FROM orders", vec![]).await,
+        1
+    );
 
     // A later retry replays the first answer; another body under the key is refused.
     let replay = post(&sys, "/orders", &[("Idempotency-Key", &key)], Some(&body)).await;
     assert_eq!(replay.status, 201);
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert!(ids.contains(replay.body["id"].as_str().unwrap()));
-    assert_eq!(replay.header("location").map(str::to_owned), Some(format!("/orders/{}", replay.body["id"].as_str().unwrap())));
+    assert_eq!(
+        replay.header("location").map(str::to_owned),
+        Some(format!("/orders/{}", replay.body["id"].as_str().unwrap()))
+    );
     let other = json!({"items": [{"product_id": pid, "quantity": 2}]});
     let reused = post(&sys, "/orders", &[("Idempotency-Key", &key)], Some(&other)).await;
     reused.assert_problem(422, "idempotency_key_reused");
-    assert_eq!(scalar_i64(&db, "SELECT COUNT(*) FROM orders", vec![]).await, 1);
+    assert_eq!(
+        scalar_i64(&db, "SELECT COUNT(*) FROM orders", vec![]).await,
+        1
+    );
 
     // Keys also protect cancels: the retry gets the same answer, not a 409.
     let id = ids.into_iter().next().unwrap();
     sys.wait_settled(&id, Duration::from_secs(20)).await;
     let cancel_key = uuid::Uuid::now_v7().to_string();
-    let first = post(&sys, &format!("/orders/{id}/cancel"), &[("Idempotency-Key", &cancel_key)], None).await;
+    let first = post(
+        &sys,
+        &format!("/orders/{id}/cancel"),
+        &[("Idempotency-Key", &cancel_key)],
+        None,
+    )
+    .await;
     assert_eq!(first.status, 200, "{}", first.text);
-    let retry = post(&sys, &format!("/orders/{id}/cancel"), &[("Idempotency-Key", &cancel_key)], None).await;
+    let retry = post(
+        &sys,
+        &format!("/orders/{id}/cancel"),
+        &[("Idempotency-Key", &cancel_key)],
+        None,
+    )
+    .await;
     assert_eq!(retry.status, 200);
     assert_eq!(retry.body, first.body);
     sys.stop().await;
@@ -260,8 +302,16 @@ async fn details_change_until_shipping_and_items_never(sys: TestSystem) {
     let patch = |headers: Vec<(&'static str, String)>, body: Value| {
         let (sys, path) = (&sys, path.clone());
         async move {
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
-            sys.request(Method::PATCH, &sys.order.base_url, &path, &headers, Some(&body)).await
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            sys.request(
+                Method::PATCH,
+                &sys.order.base_url,
+                &path,
+                &headers,
+                Some(&body),
+            )
+            .await
         }
     };
     let updated = patch(
@@ -273,23 +323,39 @@ async fn details_change_until_shipping_and_items_never(sys: TestSystem) {
     assert!(updated.body.get("note").is_none(), "null clears the note");
     assert_eq!(updated.body["shipping_address"]["country"], "FR");
     assert_eq!(updated.body["version"], version + 1);
-    assert_eq!(updated.header("etag").map(str::to_owned), Some(format!("\"{}\"", version + 1)));
+    assert_eq!(
+        updated.header("etag").map(str::to_owned),
+        Some(format!("\"{}\"", version + 1))
+    );
 
     let stale = patch(vec![("If-Match", etag.clone())], json!({"note": "again"})).await;
     stale.assert_problem(412, "precondition_failed");
-    let items = patch(vec![], json!({"items": [{"product_id": pid, "quantity": 3}]})).await;
+    let items = patch(
+        vec![],
+        json!({"items": [{"product_id": pid, "quantity": 3}]}),
+    )
+    .await;
     items.assert_problem(409, "items_immutable");
     let invalid = patch(vec![], json!({"shipping_address": {"name": "", "line1": "x", "city": "y", "postal_code": "z", "country": "France"}})).await;
     invalid.assert_problem(400, "validation_failed");
     let mut fields = invalid.failing_fields();
     fields.sort();
-    assert_eq!(fields, ["shipping_address.country", "shipping_address.name"]);
+    assert_eq!(
+        fields,
+        ["shipping_address.country", "shipping_address.name"]
+    );
 
     let rows = history(&sys, id).await;
     let last = rows.last().unwrap();
-    assert_eq!((last["from"].clone(), last["to"].clone()), (json!("confirmed"), json!("confirmed")));
+    assert_eq!(
+        (last["from"].clone(), last["to"].clone()),
+        (json!("confirmed"), json!("confirmed"))
+    );
     assert_eq!(last["reason"], "details_updated");
-    assert_eq!(sys.get_order(id).await.body["shipping_address"]["city"], "Paris");
+    assert_eq!(
+        sys.get_order(id).await.body["shipping_address"]["city"],
+        "Paris"
+    );
     sys.stop().await;
 }
 
@@ -320,7 +386,10 @@ async fn a_price_change_reaches_the_next_order_within_a_second(sys: TestSystem) 
     assert_eq!(repriced["total"], "12.50");
     println!("new price used after {:?}", started.elapsed());
     let old_again = sys.get_order(old["id"].as_str().unwrap()).await;
-    assert_eq!(old_again.body["items"][0]["unit_price"], "10.00", "older orders keep their price");
+    assert_eq!(
+        old_again.body["items"][0]["unit_price"], "10.00",
+        "older orders keep their price"
+    );
     assert_eq!(old_again.body["total"], "10.00");
     sys.stop().await;
 }
@@ -337,14 +406,23 @@ async fn the_price_cache_can_be_warmed(sys: TestSystem) {
         )
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    let mut loaded: Vec<&str> = reply.body["loaded"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut loaded: Vec<&str> = reply.body["loaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     loaded.sort();
     let mut want = vec![a["id"].as_str().unwrap(), b["id"].as_str().unwrap()];
     want.sort();
     assert_eq!(loaded, want);
     assert_eq!(reply.body["missing"], json!([missing]));
     let bad = sys
-        .post_json(&sys.order.base_url, "/admin/cache/warmup", &json!({"product_ids": ["nope"]}))
+        .post_json(
+            &sys.order.base_url,
+            "/admin/cache/warmup",
+            &json!({"product_ids": ["nope"]}),
+        )
         .await;
     bad.assert_problem(400, "validation_failed");
     assert_eq!(bad.failing_fields(), ["product_ids[0]"]);

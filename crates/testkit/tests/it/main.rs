@@ -26,8 +26,8 @@ macro_rules! both {
 
 mod contracts;
 mod docs;
-mod lifecycle;
 mod flow;
+mod lifecycle;
 mod messaging;
 mod pagination;
 mod product_management;

@@ -42,7 +42,9 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
     let mut initial = HashMap::new();
     for i in 0..PRODUCTS {
         let stock = rng.random_range(5..30);
-        let p = sys.create_product(&format!("Random {i}"), "1.25", stock).await;
+        let p = sys
+            .create_product(&format!("Random {i}"), "1.25", stock)
+            .await;
         let id = p["id"].as_str().unwrap().to_owned();
         initial.insert(id.clone(), stock);
         products.push(id);
@@ -78,24 +80,42 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
                 let order_at = |i: usize| async move { orders.lock().await.get(i).cloned() };
                 let (name, status) = match op {
                     Op::Order(lines) => {
-                        let lines: Vec<(&str, i64)> =
-                            lines.iter().map(|(p, q)| (products[*p].as_str(), *q)).collect();
+                        let lines: Vec<(&str, i64)> = lines
+                            .iter()
+                            .map(|(p, q)| (products[*p].as_str(), *q))
+                            .collect();
                         let reply = sys.place_order(&lines).await;
                         assert_eq!(reply.status, 201, "{}", reply.text);
-                        orders.lock().await.push(reply.body["id"].as_str().unwrap().to_owned());
+                        orders
+                            .lock()
+                            .await
+                            .push(reply.body["id"].as_str().unwrap().to_owned());
                         ("order", reply.status)
                     }
                     Op::Cancel(i) | Op::Ship(i) | Op::Deliver(i) => {
                         let Some(id) = order_at(i).await else { return };
                         let (action, body) = match op {
                             Op::Cancel(_) => ("cancel", None),
-                            Op::Ship(_) => ("ship", Some(json!({"carrier": "UPS", "tracking_number": "1Z999"}))),
+                            Op::Ship(_) => (
+                                "ship",
+                                Some(json!({"carrier": "UPS", "tracking_number": "1Z999"})),
+                            ),
                             _ => ("deliver", None),
                         };
                         let reply = sys
-                            .request(Method::POST, &sys.order.base_url, &format!("/orders/{id}/{action}"), &[], body.as_ref())
+                            .request(
+                                Method::POST,
+                                &sys.order.base_url,
+                                &format!("/orders/{id}/{action}"),
+                                &[],
+                                body.as_ref(),
+                            )
                             .await;
-                        assert!([200, 409].contains(&reply.status), "{action}: {}", reply.text);
+                        assert!(
+                            [200, 409].contains(&reply.status),
+                            "{action}: {}",
+                            reply.text
+                        );
                         (action, reply.status)
                     }
                     Op::Adjust(p, delta) => {
@@ -113,7 +133,11 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
                         ("adjust", reply.status)
                     }
                 };
-                *counts.lock().await.entry(format!("{name} {status}")).or_default() += 1;
+                *counts
+                    .lock()
+                    .await
+                    .entry(format!("{name} {status}"))
+                    .or_default() += 1;
             }
         })
         .await;
@@ -125,13 +149,31 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
     let (order_db, product_db) = (sys.order_db().await, sys.product_db().await);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let pending = scalar_i64(&order_db, "SELECT COUNT(*) FROM orders WHERE status = 'pending'", vec![]).await
-            + scalar_i64(&order_db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", vec![]).await
-            + scalar_i64(&product_db, "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL", vec![]).await;
+        let pending = scalar_i64(
+            &order_db,
+            "SELECT COUNT(*) FROM orders WHERE status = 'pending'",
+            vec![],
+        )
+        .await
+            + scalar_i64(
+                &order_db,
+                "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                vec![],
+            )
+            .await
+            + scalar_i64(
+                &product_db,
+                "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+                vec![],
+            )
+            .await;
         if pending == 0 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the system did not settle");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the system did not settle"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The last published messages may still be in a consumer's hands.
@@ -146,7 +188,12 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
             vec![id.into()],
         )
         .await;
-        let stock = scalar_i64(&product_db, "SELECT stock FROM products WHERE id = ?", vec![id.into()]).await;
+        let stock = scalar_i64(
+            &product_db,
+            "SELECT stock FROM products WHERE id = ?",
+            vec![id.into()],
+        )
+        .await;
         let held = scalar_i64(
             &product_db,
             "SELECT CAST(COALESCE(SUM(quantity), 0) AS SIGNED) FROM stock_reservations WHERE product_id = ? AND status IN ('active', 'consumed')",
@@ -159,7 +206,12 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
 
     // Reservations match each order's status; each history replays to it.
     let mut reservation_state: HashMap<uuid::Uuid, Vec<String>> = HashMap::new();
-    for row in rows(&product_db, "SELECT order_id, status FROM stock_reservations").await {
+    for row in rows(
+        &product_db,
+        "SELECT order_id, status FROM stock_reservations",
+    )
+    .await
+    {
         let order: uuid::Uuid = row.try_get_by_index(0).unwrap();
         let status: String = row.try_get_by_index(1).unwrap();
         reservation_state.entry(order).or_default().push(status);
@@ -186,18 +238,36 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
                     "order {id} is {status} but its reservations are {held:?}"
                 );
             }
-            _ => assert!(held.is_empty() || status == "cancelled", "order {id} is {status} but holds {held:?}"),
+            _ => assert!(
+                held.is_empty() || status == "cancelled",
+                "order {id} is {status} but holds {held:?}"
+            ),
         }
-        let history = sys.get(&sys.order.base_url, &format!("/orders/{id}/history")).await.body;
+        let history = sys
+            .get(&sys.order.base_url, &format!("/orders/{id}/history"))
+            .await
+            .body;
         let mut current: Option<String> = None;
         for (i, row) in history["items"].as_array().unwrap().iter().enumerate() {
             assert_eq!(row["seq"], i as u64 + 1, "order {id}: gap-free history");
-            assert_eq!(row["from"].as_str().map(str::to_owned), current, "order {id}: history chains");
+            assert_eq!(
+                row["from"].as_str().map(str::to_owned),
+                current,
+                "order {id}: history chains"
+            );
             current = row["to"].as_str().map(str::to_owned);
         }
-        assert_eq!(current.as_deref(), Some(status.as_str()), "order {id}: history replays to its status");
+        assert_eq!(
+            current.as_deref(),
+            Some(status.as_str()),
+            "order {id}: history replays to its status"
+        );
     }
-    println!("{} orders, {} products: every invariant holds", all_orders.len(), PRODUCTS);
+    println!(
+        "{} orders, {} products: every invariant holds",
+        all_orders.len(),
+        PRODUCTS
+    );
     sys.stop().await;
 }
 
