@@ -22,10 +22,15 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
     assert_eq!(
         paths(&order.body),
         [
+            "/admin/cache/warmup",
             "/health",
             "/orders",
             "/orders/product/{product_id}",
-            "/orders/{id}"
+            "/orders/{id}",
+            "/orders/{id}/cancel",
+            "/orders/{id}/deliver",
+            "/orders/{id}/history",
+            "/orders/{id}/ship",
         ]
     );
     assert!(order.body["paths"]["/orders"]["post"]["responses"]["422"].is_object());
