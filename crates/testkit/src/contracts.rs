@@ -6,8 +6,8 @@
 //! - [`orders`]: [`ports::orders::OrderStore`] and its transaction. Insert then find returns the
 //!   order exactly (items in order, price snapshots, total, customer, status, rejection reason,
 //!   version, timestamps to the microsecond); an unknown id is `None`; a dropped transaction
-//!   leaves nothing; `update` writes only at the expected version and says whether it
-//!   did; `record_inbox` is `true` once per (consumer, message id), across transactions, and
+//!   leaves nothing; `update` writes only at the expected version (status, rejection reason,
+//!   shipping address, note, carrier and tracking number) and says whether it did; `record_inbox` is `true` once per (consumer, message id), across transactions, and
 //!   forgets entries of dropped transactions; history rows read back as appended; `list` is
 //!   newest first, every order on exactly one page, `next_after` `None` on the last page, and
 //!   its filters (status, product, customer, combined) return exactly the matching orders.
@@ -18,7 +18,10 @@
 //!   whether it did; a reservation is unique per (order, product); the inbox rule as above;
 //!   and under 50 concurrent reservations of one unit against a stock of 20, exactly 20
 //!   succeed, the stock ends at 0 without ever going negative, and exactly the winners hold a
-//!   reservation (conservation).
+//!   reservation (conservation). Product updates are conditional on the version; stock
+//!   adjustments stay in range and are listed newest first per product; a release gives the
+//!   stock back once and never for consumed reservations; 10 concurrent releases of one order
+//!   restore it once; a tombstone and a reservation of one order never both exist.
 //! - [`outbox`]: [`ports::store::OutboxStore`] and the relay's
 //!   [`adapters::relay::publish_once`]. A committed message is pending and claimed in id order,
 //!   exactly as written; a message of a dropped transaction never appears; a claim skips rows

@@ -263,6 +263,57 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
         "order store: update with a stale expected version must change nothing"
     );
 
+    // Details and the shipment round-trip too.
+    let mut edited = confirmed.clone();
+    let details = domain::OrderDetails {
+        shipping_address: Some(
+            domain::ShippingAddress::parse(domain::ShippingAddressFields {
+                name: "Ada Lovelace".into(),
+                line1: "12 St James's Square".into(),
+                line2: Some("Flat 2".into()),
+                city: "London".into(),
+                region: None,
+                postal_code: "SW1Y 4JH".into(),
+                country: "GB".into(),
+            })
+            .expect("a valid address"),
+        ),
+        note: Some(domain::OrderNote::parse("ring twice").expect("a valid note")),
+    };
+    edited
+        .update_details(details, ports::now())
+        .expect("a confirmed order is editable");
+    let mut tx = begin(store).await;
+    assert!(
+        tx.update(&edited, confirmed.version())
+            .await
+            .expect("order store: update must succeed"),
+        "order store: update with the stored version must write and return true"
+    );
+    commit(tx).await;
+    let mut shipped = edited.clone();
+    shipped
+        .ship(
+            domain::Shipment::parse("DHL", "JD0146").expect("a shipment"),
+            ports::now(),
+        )
+        .expect("confirmed -> shipped");
+    shipped.take_events();
+    let mut tx = begin(store).await;
+    assert!(
+        tx.update(&shipped, edited.version())
+            .await
+            .expect("order store: update must succeed"),
+        "order store: update with the stored version must write and return true"
+    );
+    commit(tx).await;
+    ledger.put(&shipped);
+    assert_eq!(
+        find(store, placed.id()).await.as_ref(),
+        Some(&shipped),
+        "order store: update must write the shipping address, note, carrier and tracking number"
+    );
+
     let mut rejected = to_reject.clone();
     rejected
         .reject(RejectionReason::InsufficientStock, ports::now())
@@ -479,7 +530,33 @@ async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized>(
                  rows of a dropped transaction must not exist"
             );
         }
+        let through_port = store
+            .history(id)
+            .await
+            .expect("order store: history must succeed");
+        assert_eq!(
+            through_port, expected,
+            "order store: history must return the committed rows in seq order"
+        );
+        let mut tx = begin(store).await;
+        let in_tx = tx
+            .history(id)
+            .await
+            .expect("order store: history in a transaction must succeed");
+        drop(tx);
+        assert_eq!(
+            in_tx, expected,
+            "order store: history in a transaction must return the committed rows in seq order"
+        );
     }
+    assert!(
+        store
+            .history(domain::OrderId::new())
+            .await
+            .expect("order store: history must succeed")
+            .is_empty(),
+        "order store: the history of an unknown order is empty"
+    );
 }
 
 /// Follows `next_after` from the first page to the last, checking the page shapes.
