@@ -33,8 +33,16 @@ const EXECUTE_TIMEOUT_MS = 15_000;
 const SETTLE_TIMEOUT_MS = 30_000;
 
 const EXPECTED_OPERATIONS = {
-  product: ['POST /products', 'GET /products/{id}', 'GET /products', 'GET /health'],
-  order: ['POST /orders', 'GET /orders/{id}', 'GET /orders', 'GET /orders/product/{product_id}', 'GET /health'],
+  product: [
+    'POST /products', 'GET /products/{id}', 'GET /products', 'PATCH /products/{id}',
+    'POST /products/{id}/stock-adjustments', 'GET /products/{id}/stock-adjustments',
+    'GET /products/{id}/stock-adjustments/{adjustment_id}', 'GET /health',
+  ],
+  order: [
+    'POST /orders', 'GET /orders/{id}', 'GET /orders', 'GET /orders/product/{product_id}',
+    'PATCH /orders/{id}', 'DELETE /orders/{id}', 'POST /orders/{id}/cancel', 'POST /orders/{id}/ship',
+    'POST /orders/{id}/deliver', 'GET /orders/{id}/history', 'POST /admin/cache/warmup', 'GET /health',
+  ],
 };
 
 // playwright-core lives in OUT_DIR/node_modules, outside this folder's module resolution.
