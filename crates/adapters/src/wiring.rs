@@ -154,6 +154,21 @@ where
     Ok(server.listen(listener)?.run())
 }
 
+/// The idempotency policy over `conn`'s `idempotency_keys`, with its purger running in
+/// `background`.
+pub fn idempotency(
+    settings: &crate::settings::IdempotencySettings,
+    conn: &DatabaseConnection,
+    background: &mut Background,
+) -> crate::http::idempotency::Idempotency {
+    let policy = settings.policy(Arc::new(db::SqlIdempotencyStore::new(conn.clone())));
+    background.spawn(
+        "idempotency-purger",
+        policy.clone().run_purger(PURGE_EVERY, background.token()),
+    );
+    policy
+}
+
 /// Binds the HTTP listener (port 0 picks a free port) and returns it with its port.
 pub fn bind(http: &HttpSettings) -> anyhow::Result<(TcpListener, u16)> {
     let listener = TcpListener::bind((http.host.as_str(), http.port))

@@ -11,7 +11,7 @@ use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use adapters::catalog_client::HttpProductCatalog;
-use adapters::db::{OrderMigrator, OutboxSignal, SqlIdempotencyStore, SqlOrderStore};
+use adapters::db::{OrderMigrator, OutboxSignal, SqlOrderStore};
 use adapters::http::health::{self, HealthCheck, HealthChecks};
 use adapters::http::idempotency::Idempotency;
 use adapters::redis_cache::RedisCache;
@@ -121,15 +121,7 @@ impl Application {
             async move { client.ping().await }
         }));
 
-        let idempotency = settings
-            .idempotency
-            .policy(Arc::new(SqlIdempotencyStore::new(conn.clone())));
-        background.spawn(
-            "idempotency-purger",
-            idempotency
-                .clone()
-                .run_purger(wiring::PURGE_EVERY, background.token()),
-        );
+        let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
 
         let (listener, port) = wiring::bind(&settings.http)?;
         let server = wiring::http_server(

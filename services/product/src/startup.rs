@@ -10,7 +10,7 @@ use anyhow::Context;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use adapters::db::{OutboxSignal, ProductMigrator, SqlIdempotencyStore, SqlProductStore};
+use adapters::db::{OutboxSignal, ProductMigrator, SqlProductStore};
 use adapters::http::health::{self, HealthChecks};
 use adapters::http::idempotency::Idempotency;
 use adapters::redis_cache::RedisCache;
@@ -111,15 +111,7 @@ impl Application {
         .await?;
         let checks = HealthChecks(Arc::new(wiring::standard_checks(&conn, &cache, &publisher)));
 
-        let idempotency = settings
-            .idempotency
-            .policy(Arc::new(SqlIdempotencyStore::new(conn.clone())));
-        background.spawn(
-            "idempotency-purger",
-            idempotency
-                .clone()
-                .run_purger(wiring::PURGE_EVERY, background.token()),
-        );
+        let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
 
         let (listener, port) = wiring::bind(&settings.http)?;
         let server = wiring::http_server(

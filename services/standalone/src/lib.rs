@@ -20,8 +20,8 @@ use anyhow::Context;
 
 use adapters::bus::InProcessBus;
 use adapters::db::{
-    self, OrderMigrator, OutboxSignal, ProductMigrator, SqlIdempotencyStore, SqlOrderStore,
-    SqlOutboxStore, SqlProductStore,
+    self, OrderMigrator, OutboxSignal, ProductMigrator, SqlOrderStore, SqlOutboxStore,
+    SqlProductStore,
 };
 use adapters::http::health::{HealthCheck, HealthChecks};
 use adapters::local_catalog::LocalProductCatalog;
@@ -167,20 +167,10 @@ impl Standalone {
             );
         }
 
-        let order_idempotency = settings
-            .idempotency
-            .policy(Arc::new(SqlIdempotencyStore::new(order_db.clone())));
-        let product_idempotency = settings
-            .idempotency
-            .policy(Arc::new(SqlIdempotencyStore::new(product_db.clone())));
-        for policy in [&order_idempotency, &product_idempotency] {
-            background.spawn(
-                "idempotency-purger",
-                policy
-                    .clone()
-                    .run_purger(wiring::PURGE_EVERY, background.token()),
-            );
-        }
+        let order_idempotency =
+            wiring::idempotency(&settings.idempotency, &order_db, &mut background);
+        let product_idempotency =
+            wiring::idempotency(&settings.idempotency, &product_db, &mut background);
 
         let http = |port| HttpSettings {
             host: settings.http.host.clone(),
