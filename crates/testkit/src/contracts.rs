@@ -39,6 +39,11 @@
 //!   expire after their TTL; two namespaces never see each other's keys. And
 //!   [`cache::cache_outage_contract`] for caches that can be down: misses and no-op writes,
 //!   each answered within [`cache::OUTAGE_BOUND`].
+//! - [`idempotency`]: [`ports::idempotency::IdempotencyStore`]. The first claim of a key is
+//!   fresh; a second while it runs is in progress; another fingerprint is a mismatch; a
+//!   completed key replays its answer exactly; a released key is free again; a retry after the
+//!   lease ended takes over with the same resource id; an expired key is new again; the purge
+//!   removes expired keys only.
 //! - [`sql`], [`rabbitmq`], [`redis`]: fixtures for the sea-orm stores (with an isolated MySQL
 //!   database per test), RabbitMQ and Redis.
 //! - [`embedded`]: fixtures for the standalone composition's adapters: the same sea-orm stores
@@ -49,6 +54,7 @@ pub mod broken;
 pub mod bus;
 pub mod cache;
 pub mod embedded;
+pub mod idempotency;
 pub mod inventory;
 pub mod orders;
 pub mod outbox;

@@ -4,10 +4,13 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use adapters::db::{OutboxSignal, SqlOrderStore, SqlOutboxStore, SqlProductStore};
+use adapters::db::{
+    OutboxSignal, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore, SqlProductStore,
+};
 use ports::inventory::ProductStore;
 use testkit::contracts::broken::{ForgetfulInbox, IgnoresTtl, OverdrawingStock, SwallowsRetries};
 use testkit::contracts::embedded::{InProcessBusFixture, MemoryCaches, SqliteDatabase};
+use testkit::contracts::idempotency::idempotency_store_contract;
 use testkit::contracts::rabbitmq::RabbitMqBus;
 use testkit::contracts::redis::{RedisCaches, unreachable_redis_cache};
 use testkit::contracts::sql::{MySqlDatabase, SqlOrderFixture};
@@ -134,6 +137,23 @@ async fn outbox_contract_sqlite() {
         Arc::new(SqlOrderStore::new(conn, OutboxSignal::new())),
     );
     passed(run(async move { outbox_contract(&fixture).await }).await);
+    drop(db);
+}
+
+#[tokio::test]
+async fn idempotency_store_contract_mysql() {
+    let db = MySqlDatabase::orders(&Infra::from_env(), &Isolation::new()).await;
+    let store = SqlIdempotencyStore::new(db.connection().clone());
+    let outcome = run(async move { idempotency_store_contract(&store).await }).await;
+    db.drop_database().await;
+    passed(outcome);
+}
+
+#[tokio::test]
+async fn idempotency_store_contract_sqlite() {
+    let db = SqliteDatabase::products().await;
+    let store = SqlIdempotencyStore::new(db.connection().clone());
+    passed(run(async move { idempotency_store_contract(&store).await }).await);
     drop(db);
 }
 
