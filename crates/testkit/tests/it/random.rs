@@ -49,8 +49,8 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
         initial.insert(id.clone(), stock);
         products.push(id);
     }
-    // Orders are referred to by their index in creation order; operations on orders not yet
-    // created are skipped.
+    // An operation on an order picks one of the orders placed so far (by a random number
+    // modulo their count).
     let ops: Vec<Op> = (0..OPERATIONS)
         .map(|_| match rng.random_range(0..100) {
             0..40 => {
@@ -64,83 +64,91 @@ async fn five_hundred_mixed_operations_keep_every_invariant(sys: TestSystem) {
                 }
                 Op::Order(lines)
             }
-            40..55 => Op::Cancel(rng.random_range(0..200)),
-            55..70 => Op::Ship(rng.random_range(0..200)),
-            70..80 => Op::Deliver(rng.random_range(0..200)),
+            40..52 => Op::Cancel(rng.random_range(0..usize::MAX)),
+            52..67 => Op::Ship(rng.random_range(0..usize::MAX)),
+            67..80 => Op::Deliver(rng.random_range(0..usize::MAX)),
             _ => Op::Adjust(rng.random_range(0..PRODUCTS), rng.random_range(-5..=10)),
         })
         .collect();
 
     let orders = tokio::sync::Mutex::new(Vec::<String>::new());
     let counts = tokio::sync::Mutex::new(HashMap::<String, usize>::new());
-    stream::iter(ops)
-        .for_each_concurrent(8, |op| {
-            let (sys, products, orders, counts) = (&sys, &products, &orders, &counts);
-            async move {
-                let order_at = |i: usize| async move { orders.lock().await.get(i).cloned() };
-                let (name, status) = match op {
-                    Op::Order(lines) => {
-                        let lines: Vec<(&str, i64)> = lines
-                            .iter()
-                            .map(|(p, q)| (products[*p].as_str(), *q))
-                            .collect();
-                        let reply = sys.place_order(&lines).await;
-                        assert_eq!(reply.status, 201, "{}", reply.text);
-                        orders
-                            .lock()
-                            .await
-                            .push(reply.body["id"].as_str().unwrap().to_owned());
-                        ("order", reply.status)
-                    }
-                    Op::Cancel(i) | Op::Ship(i) | Op::Deliver(i) => {
-                        let Some(id) = order_at(i).await else { return };
-                        let (action, body) = match op {
-                            Op::Cancel(_) => ("cancel", None),
-                            Op::Ship(_) => (
-                                "ship",
-                                Some(json!({"carrier": "UPS", "tracking_number": "1Z999"})),
-                            ),
-                            _ => ("deliver", None),
-                        };
-                        let reply = sys
-                            .request(
-                                Method::POST,
-                                &sys.order.base_url,
-                                &format!("/orders/{id}/{action}"),
-                                &[],
-                                body.as_ref(),
-                            )
-                            .await;
-                        assert!(
-                            [200, 409].contains(&reply.status),
-                            "{action}: {}",
-                            reply.text
-                        );
-                        (action, reply.status)
-                    }
-                    Op::Adjust(p, delta) => {
-                        if delta == 0 {
-                            return;
+    // Five rounds with a pause between them, so that orders of earlier rounds are confirmed
+    // by the time later rounds ship, deliver or cancel them.
+    for round in ops.chunks(OPERATIONS / 5) {
+        stream::iter(round.iter().cloned())
+            .for_each_concurrent(8, |op| {
+                let (sys, products, orders, counts) = (&sys, &products, &orders, &counts);
+                async move {
+                    let order_at = |r: usize| async move {
+                        let orders = orders.lock().await;
+                        (!orders.is_empty()).then(|| orders[r % orders.len()].clone())
+                    };
+                    let (name, status) = match op {
+                        Op::Order(lines) => {
+                            let lines: Vec<(&str, i64)> = lines
+                                .iter()
+                                .map(|(p, q)| (products[*p].as_str(), *q))
+                                .collect();
+                            let reply = sys.place_order(&lines).await;
+                            assert_eq!(reply.status, 201, "{}", reply.text);
+                            orders
+                                .lock()
+                                .await
+                                .push(reply.body["id"].as_str().unwrap().to_owned());
+                            ("order", reply.status)
                         }
-                        let reply = sys
-                            .post_json(
-                                &sys.product.base_url,
-                                &format!("/products/{}/stock-adjustments", products[p]),
-                                &json!({"delta": delta, "reason": "random run"}),
-                            )
-                            .await;
-                        assert!([201, 409].contains(&reply.status), "adjust: {}", reply.text);
-                        ("adjust", reply.status)
-                    }
-                };
-                *counts
-                    .lock()
-                    .await
-                    .entry(format!("{name} {status}"))
-                    .or_default() += 1;
-            }
-        })
-        .await;
+                        Op::Cancel(i) | Op::Ship(i) | Op::Deliver(i) => {
+                            let Some(id) = order_at(i).await else { return };
+                            let (action, body) = match op {
+                                Op::Cancel(_) => ("cancel", None),
+                                Op::Ship(_) => (
+                                    "ship",
+                                    Some(json!({"carrier": "UPS", "tracking_number": "1Z999"})),
+                                ),
+                                _ => ("deliver", None),
+                            };
+                            let reply = sys
+                                .request(
+                                    Method::POST,
+                                    &sys.order.base_url,
+                                    &format!("/orders/{id}/{action}"),
+                                    &[],
+                                    body.as_ref(),
+                                )
+                                .await;
+                            assert!(
+                                [200, 409].contains(&reply.status),
+                                "{action}: {}",
+                                reply.text
+                            );
+                            (action, reply.status)
+                        }
+                        Op::Adjust(p, delta) => {
+                            if delta == 0 {
+                                return;
+                            }
+                            let reply = sys
+                                .post_json(
+                                    &sys.product.base_url,
+                                    &format!("/products/{}/stock-adjustments", products[p]),
+                                    &json!({"delta": delta, "reason": "random run"}),
+                                )
+                                .await;
+                            assert!([201, 409].contains(&reply.status), "adjust: {}", reply.text);
+                            ("adjust", reply.status)
+                        }
+                    };
+                    *counts
+                        .lock()
+                        .await
+                        .entry(format!("{name} {status}"))
+                        .or_default() += 1;
+                }
+            })
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     let mut counts: Vec<(String, usize)> = counts.into_inner().into_iter().collect();
     counts.sort();
     println!("operations: {counts:?}");
