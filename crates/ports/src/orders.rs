@@ -38,8 +38,10 @@ pub struct OrderFilter {
 /// What caused a change, kept in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
-    /// An API request (with its request id when the client sent one).
+    /// An API request (with its `X-Request-Id` when the client sent one).
     Request(Option<String>),
+    /// An API request carrying an `Idempotency-Key`: a retry of it is the same request.
+    IdempotentRequest(String),
     /// An integration message.
     Message(MessageId),
 }
@@ -49,6 +51,7 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::Request(Some(id)) => write!(f, "request:{id}"),
             Cause::Request(None) => f.write_str("request"),
+            Cause::IdempotentRequest(key) => write!(f, "idempotency-key:{key}"),
             Cause::Message(id) => write!(f, "message:{id}"),
         }
     }
@@ -585,7 +588,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         let action = command.action();
         let before = order.version();
         let status = order.status();
-        if let Cause::Request(Some(_)) = &cause
+        if let Cause::IdempotentRequest(_) = &cause
             && tx
                 .history(id)
                 .await?
@@ -1104,6 +1107,117 @@ mod tests {
             .handle(&answer(keys::ORDER_QTY_CONFIRMED, &msg))
             .await;
         assert!(matches!(outcome, HandleOutcome::Retry(_)));
+    }
+
+    fn history_row(order: &Order, cause: &str) -> HistoryEntry {
+        HistoryEntry {
+            order_id: order.id(),
+            seq: order.version(),
+            from: None,
+            to: order.status(),
+            reason: None,
+            cause: cause.to_owned(),
+            at: order.updated_at(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_retried_idempotent_change_answers_without_changing_again() {
+        let mut order = pending_order();
+        order.cancel(crate::now()).unwrap();
+        order.take_events();
+        let id = order.id();
+        let last = history_row(&order, "idempotency-key:k1");
+        let mut tx = MockOrderTx::new();
+        let loaded = order.clone();
+        tx.expect_load_for_update()
+            .return_once(move |_| Ok(Some(loaded)));
+        tx.expect_history().return_once(move |_| Ok(vec![last]));
+        tx.expect_update().never();
+        tx.expect_commit().never();
+        let answer = service_with_tx(tx)
+            .change_order(
+                id,
+                Some(1),
+                OrderCommand::Cancel,
+                Cause::IdempotentRequest("k1".into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(answer, order);
+    }
+
+    #[tokio::test]
+    async fn a_reused_request_id_never_suppresses_a_change() {
+        let mut order = pending_order();
+        order.confirm(crate::now()).unwrap();
+        order.take_events();
+        let id = order.id();
+        let mut tx = MockOrderTx::new();
+        tx.expect_load_for_update()
+            .return_once(move |_| Ok(Some(order)));
+        tx.expect_history().never();
+        tx.expect_update()
+            .times(1)
+            .withf(|o, expected| o.status() == OrderStatus::Cancelled && *expected == 2)
+            .returning(|_, _| Ok(true));
+        tx.expect_append_history()
+            .times(1)
+            .withf(|h| h.cause == "request:abc" && h.seq == 3)
+            .returning(|_| Ok(()));
+        tx.expect_enqueue()
+            .times(1)
+            .withf(|m| m.routing_key == keys::ORDER_CANCELLED)
+            .returning(|_| Ok(()));
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        let cancelled = service_with_tx(tx)
+            .change_order(
+                id,
+                None,
+                OrderCommand::Cancel,
+                Cause::Request(Some("abc".into())),
+            )
+            .await
+            .unwrap();
+        assert_eq!(cancelled.status(), OrderStatus::Cancelled);
+    }
+
+    #[tokio::test]
+    async fn a_stale_if_match_or_a_refused_action_changes_nothing() {
+        let mut shipped = pending_order();
+        shipped.confirm(crate::now()).unwrap();
+        shipped
+            .ship(Shipment::parse("DHL", "1").unwrap(), crate::now())
+            .unwrap();
+        shipped.take_events();
+        let id = shipped.id();
+        for (expected, want_stale) in [(Some(1), true), (None, false)] {
+            let mut tx = MockOrderTx::new();
+            let loaded = shipped.clone();
+            tx.expect_load_for_update()
+                .return_once(move |_| Ok(Some(loaded)));
+            tx.expect_update().never();
+            tx.expect_commit().never();
+            let err = service_with_tx(tx)
+                .change_order(id, expected, OrderCommand::Cancel, Cause::Request(None))
+                .await
+                .unwrap_err();
+            if want_stale {
+                assert!(
+                    matches!(err, ChangeOrderError::Stale { current_version: 3 }),
+                    "{err:?}"
+                );
+            } else {
+                assert!(
+                    matches!(
+                        &err,
+                        ChangeOrderError::NotAllowed { status: OrderStatus::Shipped, allowed_actions, .. }
+                            if allowed_actions == &vec!["deliver"]
+                    ),
+                    "{err:?}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

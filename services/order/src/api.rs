@@ -47,7 +47,10 @@ fn parse_note(raw: &str, errors: &mut Vec<FieldError>) -> Option<OrderNote> {
 
 /// What caused a change: the request's idempotency key, else its `X-Request-Id`.
 fn cause(req: &HttpRequest, context: &IdempotencyContext) -> Cause {
-    Cause::Request(context.key.clone().or_else(|| request_id(req)))
+    match &context.key {
+        Some(key) => Cause::IdempotentRequest(key.clone()),
+        None => Cause::Request(request_id(req)),
+    }
 }
 
 fn request_id(req: &HttpRequest) -> Option<String> {

@@ -137,7 +137,7 @@ pub struct HistoryEntryResponse {
     /// Why: a rejection reason, `details_updated`...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// What caused it: `request`, `request:<Idempotency-Key or X-Request-Id>`, or
+    /// What caused it: `request`, `request:<X-Request-Id>`, `idempotency-key:<key>`, or
     /// `message:<message id>`.
     pub cause: String,
     /// When, RFC 3339.
