@@ -10,6 +10,7 @@
 //! - [`memory_cache`]: the in-memory cache (moka) of the standalone composition.
 //! - [`catalog_client`]: the HTTP product catalogue the order service reads prices from.
 //! - [`relay`]: the outbox relay task.
+//! - [`resilience`]: retries and a circuit breaker around the product catalogue.
 //! - [`runtime`]: background tasks sharing one shutdown token, signal handling, serving.
 //! - [`http`]: inbound actix helpers shared by both services: problem+json errors, JSON
 //!   bodies with per-field errors, cursors, health.
@@ -27,6 +28,7 @@ pub mod local_catalog;
 pub mod memory_cache;
 pub mod redis_cache;
 pub mod relay;
+pub mod resilience;
 pub mod runtime;
 pub mod settings;
 pub mod telemetry;

@@ -168,6 +168,10 @@ pub enum CatalogError {
     /// The product service (or the network to it) failed.
     #[error("product catalogue unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// Recent calls failed so often that calls are refused for a while (a circuit breaker is
+    /// open): failing fast instead of waiting on a sick dependency.
+    #[error("product catalogue calls suspended after repeated failures")]
+    Suspended,
 }
 
 /// Reads product names and prices (from the product service).

@@ -653,6 +653,17 @@ impl TestSystem {
         }
     }
 
+    /// Stops the product service of the distributed composition (the order service keeps
+    /// running, as when its peer crashes).
+    pub async fn stop_product_service(&mut self) {
+        assert!(
+            matches!(self.backend, Backend::Distributed { .. }),
+            "only the distributed composition has a separate product service"
+        );
+        // `running` holds the order service first, then the product service.
+        self.running[1].stop().await;
+    }
+
     /// Stops the system. The distributed composition then drops this test's databases,
     /// queues and exchanges so that repeated runs do not pile them up in the test servers.
     pub async fn stop(mut self) {

@@ -16,7 +16,7 @@ use domain::{
     OrderStatus, ProductId, Quantity, Shipment, ShippingAddress,
 };
 use ports::orders::{
-    Cause, ChangeOrderError, OrderCommand, OrderFilter, PlaceOrder, PlaceOrderError,
+    CatalogError, Cause, ChangeOrderError, OrderCommand, OrderFilter, PlaceOrder, PlaceOrderError,
 };
 
 use crate::dto::{
@@ -161,14 +161,26 @@ fn place_error(e: PlaceOrderError, request: &[OrderLine]) -> ApiError {
             }
             err
         }
-        PlaceOrderError::Catalog(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "product_service_unavailable",
-            "Product service unavailable",
-        )
-        .detail("prices could not be read from the product service; retry shortly")
-        .retry_after(1)
-        .caused_by(e.into()),
+        PlaceOrderError::Catalog(e) => {
+            let (detail, retry_after) = match e {
+                CatalogError::Suspended => (
+                    "calls to the product service are suspended after repeated failures; retry shortly",
+                    5,
+                ),
+                CatalogError::Unavailable(_) => (
+                    "prices could not be read from the product service; retry shortly",
+                    1,
+                ),
+            };
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "product_service_unavailable",
+                "Product service unavailable",
+            )
+            .detail(detail)
+            .retry_after(retry_after)
+            .caused_by(e.into())
+        }
         PlaceOrderError::Invalid(e) => ApiError::validation(vec![FieldError::new("items", e)]),
         PlaceOrderError::CurrencyMismatch { .. } => ApiError::internal(anyhow::Error::new(e)),
         PlaceOrderError::Store(e) => e.into(),

@@ -15,6 +15,7 @@ use adapters::db::{OrderMigrator, OutboxSignal, SqlOrderStore};
 use adapters::http::health::{self, HealthCheck, HealthChecks};
 use adapters::http::idempotency::Idempotency;
 use adapters::redis_cache::RedisCache;
+use adapters::resilience::{ResilienceOptions, ResilientCatalog};
 use adapters::runtime::Background;
 use adapters::wiring;
 use domain::Currency;
@@ -94,7 +95,7 @@ impl Application {
         )?;
         let catalog: Arc<dyn ProductCatalog> = Arc::new(CachedCatalog::new(
             cache.clone(),
-            catalog_client.clone(),
+            ResilientCatalog::new(catalog_client.clone(), ResilienceOptions::default()),
             Duration::from_secs(settings.redis.ttl_secs),
             Duration::from_secs(settings.redis.negative_ttl_secs),
         ));

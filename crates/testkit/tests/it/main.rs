@@ -33,4 +33,5 @@ mod pagination;
 mod product_management;
 mod products;
 mod random;
+mod resilience;
 mod validation;

@@ -1,0 +1,53 @@
+//! Failures of dependencies, as clients see them.
+
+use std::time::{Duration, Instant};
+
+use testkit::spawn_system;
+
+#[tokio::test]
+async fn orders_fail_fast_while_the_product_service_is_down_and_cached_prices_still_serve() {
+    let mut sys = spawn_system().await;
+    let cached = sys.create_product("Cached price", "3.00", 10).await;
+    let uncached = sys.create_product("Never priced", "4.00", 10).await;
+    let (cached, uncached) = (
+        cached["id"].as_str().unwrap().to_owned(),
+        uncached["id"].as_str().unwrap().to_owned(),
+    );
+    // Once an order is confirmed, the product's `product.created` (published before the
+    // inventory's answer, on the same queue) has evicted whatever was cached: warm the price.
+    sys.settled_order(&[(&cached, 1)], "confirmed").await;
+    let warm = sys
+        .post_json(
+            &sys.order.base_url,
+            "/admin/cache/warmup",
+            &serde_json::json!({"product_ids": [cached]}),
+        )
+        .await;
+    assert_eq!(warm.body["loaded"], serde_json::json!([cached]));
+
+    sys.stop_product_service().await;
+
+    // Unpriced products: 503 with Retry-After; after a few failures the breaker opens and
+    // the answer comes at once, without waiting on the dead peer.
+    let mut last = Duration::ZERO;
+    let mut suspended = false;
+    for _ in 0..8 {
+        let started = Instant::now();
+        let reply = sys.place_order(&[(&uncached, 1)]).await;
+        last = started.elapsed();
+        reply.assert_problem(503, "product_service_unavailable");
+        assert!(reply.header("retry-after").is_some());
+        suspended = reply.body["detail"].as_str().unwrap().contains("suspended");
+    }
+    assert!(suspended, "repeated failures open the circuit breaker");
+    assert!(
+        last < Duration::from_millis(100),
+        "an open breaker answers at once, took {last:?}"
+    );
+
+    // A product whose price is cached still sells.
+    let reply = sys.place_order(&[(&cached, 1)]).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.body["items"][0]["unit_price"], "3.00");
+    sys.stop().await;
+}
