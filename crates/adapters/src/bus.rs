@@ -252,10 +252,11 @@ async fn deliver(
             format!("delivery limit exceeded: {reason}")
         }
         HandleOutcome::Retry(reason) => {
-            warn!(message_id = ?delivery.message_id, %reason, "message will be redelivered");
+            let pause = ports::messaging::retry_pause(retry_delay, delivery.deliveries - 1);
+            warn!(message_id = ?delivery.message_id, %reason, retry_in = ?pause, "message will be redelivered");
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(retry_delay) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
             delivery.redelivered = true;
             return Some(delivery);

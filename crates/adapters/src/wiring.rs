@@ -57,14 +57,21 @@ pub async fn start_messaging(
             .collect(),
         amqp_settings.delivery_limit,
     );
-    let setup = amqp::connect(&amqp_settings.url, service).await?;
-    let channel = setup
-        .create_channel()
-        .await
-        .context("failed to open an AMQP channel")?;
-    topology.declare(&channel).await?;
-    channel.close(200, "topology declared".into()).await.ok();
-    setup.close(200, "topology declared".into()).await.ok();
+    // Best effort: a broker that is down at startup must not stop order intake (the outbox
+    // keeps the events). The consumer declares the topology again on every (re)connection,
+    // and the publisher declares the exchange.
+    match tokio::time::timeout(
+        Duration::from_secs(10),
+        declare(service, amqp_settings, &topology),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %format!("{e:#}"), "RabbitMQ unavailable at startup; events wait in the outbox")
+        }
+        Err(_) => tracing::warn!("RabbitMQ did not answer at startup; events wait in the outbox"),
+    }
 
     let publisher = Arc::new(
         RabbitMqPublisher::new(
@@ -99,6 +106,22 @@ pub async fn start_messaging(
         }
     });
     Ok(publisher)
+}
+
+async fn declare(
+    service: &str,
+    amqp_settings: &AmqpSettings,
+    topology: &Topology,
+) -> anyhow::Result<()> {
+    let setup = amqp::connect(&amqp_settings.url, service).await?;
+    let channel = setup
+        .create_channel()
+        .await
+        .context("failed to open an AMQP channel")?;
+    topology.declare(&channel).await?;
+    channel.close(200, "topology declared".into()).await.ok();
+    setup.close(200, "topology declared".into()).await.ok();
+    Ok(())
 }
 
 /// The checks every service reports: its database (critical), Redis and RabbitMQ.

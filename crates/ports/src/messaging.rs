@@ -30,6 +30,17 @@ pub enum HandleOutcome {
     DeadLetter(String),
 }
 
+/// Longest pause before a failed message goes back to its queue.
+pub const MAX_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The pause before a failed message goes back to its queue after `earlier` deliveries:
+/// `base`, doubling with each delivery, at most [`MAX_RETRY_PAUSE`], so that a failing
+/// dependency gets growing room instead of a hot requeue loop.
+pub fn retry_pause(base: std::time::Duration, earlier: u32) -> std::time::Duration {
+    base.saturating_mul(1_u32 << earlier.min(16))
+        .min(MAX_RETRY_PAUSE.max(base))
+}
+
 /// Applies one kind of inbound message. Implementations make the effect idempotent (inbox).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -64,4 +75,23 @@ pub trait EventPublisher: Send + Sync + 'static {
     /// Publishes every message and waits for the broker's confirmations. The result for each
     /// message, in input order: `Ok` only when the broker confirmed it and routed it.
     async fn publish_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), PublishError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_pauses_grow_and_are_bounded() {
+        let base = Duration::from_millis(200);
+        assert_eq!(retry_pause(base, 0), base);
+        assert_eq!(retry_pause(base, 1), Duration::from_millis(400));
+        assert_eq!(retry_pause(base, 3), Duration::from_millis(1600));
+        assert_eq!(retry_pause(base, 40), MAX_RETRY_PAUSE);
+        assert_eq!(
+            retry_pause(Duration::from_secs(60), 2),
+            Duration::from_secs(60)
+        );
+    }
 }

@@ -245,10 +245,20 @@ fn http_client() -> reqwest::Client {
 
 /// Starts both services against the test servers, isolated from every other test.
 pub async fn spawn_system() -> TestSystem {
+    spawn_system_with(|_| {}, |_| {}).await
+}
+
+/// Like [`spawn_system`], with the settings of each service adjusted first (to point one at
+/// a dead dependency, say).
+pub async fn spawn_system_with(
+    product: impl FnOnce(&mut product_service::Settings),
+    order: impl FnOnce(&mut order_service::Settings),
+) -> TestSystem {
     init_logs();
     let infra = Infra::from_env();
     let iso = Isolation::new();
-    let ps = product_settings(&infra, &iso);
+    let mut ps = product_settings(&infra, &iso);
+    product(&mut ps);
     let product_db_url = ps.database.url.clone();
     let product_app = product_service::Application::build(ps)
         .await
@@ -258,7 +268,8 @@ pub async fn spawn_system() -> TestSystem {
             let _ = stopped.await;
         })
     });
-    let os = order_settings(&infra, &iso, &product.base_url);
+    let mut os = order_settings(&infra, &iso, &product.base_url);
+    order(&mut os);
     let order_db_url = os.database.url.clone();
     let order_app = order_service::Application::build(os)
         .await

@@ -295,11 +295,14 @@ impl Consumer {
                 delivery.reject(BasicRejectOptions { requeue: false }).await
             }
             HandleOutcome::Retry(reason) => {
-                tracing::warn!(%reason, retry_in = ?self.retry_delay, "message will be retried");
-                // The pause keeps a failing dependency from turning the requeue into a hot loop.
-                // Shutdown cuts it short: the message is requeued at once for another consumer.
+                let pause =
+                    ports::messaging::retry_pause(self.retry_delay, delivery_count(&delivery));
+                tracing::warn!(%reason, retry_in = ?pause, "message will be retried");
+                // The pause keeps a failing dependency from turning the requeue into a hot loop,
+                // and grows with each delivery. Shutdown cuts it short: the message is requeued
+                // at once for another consumer.
                 tokio::select! {
-                    () = tokio::time::sleep(self.retry_delay) => {}
+                    () = tokio::time::sleep(pause) => {}
                     () = shutdown.cancelled() => {}
                 }
                 delivery
@@ -384,6 +387,25 @@ pub async fn run_consumer(
 
 /// The port's view of a delivery. An absent or malformed `message_id` becomes `None`: whether
 /// such a message is acceptable is the handler's decision, not the transport's.
+/// Earlier deliveries of this message: the `x-delivery-count` header a quorum queue adds on
+/// redelivery (absent on the first delivery).
+fn delivery_count(delivery: &Delivery) -> u32 {
+    use lapin::types::AMQPValue;
+    let count = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned());
+    match count {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongUInt(n)) => n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
+        Some(AMQPValue::ShortUInt(n)) => u32::from(n),
+        _ => 0,
+    }
+}
+
 fn inbound(delivery: &Delivery) -> InboundMessage {
     InboundMessage {
         message_id: delivery

@@ -51,3 +51,35 @@ async fn orders_fail_fast_while_the_product_service_is_down_and_cached_prices_st
     assert_eq!(reply.body["items"][0]["unit_price"], "3.00");
     sys.stop().await;
 }
+
+#[tokio::test]
+async fn orders_are_accepted_while_the_broker_is_unreachable() {
+    const DEAD_BROKER: &str = "amqp://guest:guest@127.0.0.1:1/%2f";
+    let sys = testkit::spawn_system_with(
+        |p| p.amqp.url = DEAD_BROKER.into(),
+        |o| o.amqp.url = DEAD_BROKER.into(),
+    )
+    .await;
+    let product = sys.create_product("Buffered", "2.00", 5).await;
+    let reply = sys
+        .place_order(&[(product["id"].as_str().unwrap(), 1)])
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.body["status"], "pending");
+
+    // The event waits in the outbox; health says the broker is down but the service serves.
+    let db = sys.order_db().await;
+    let waiting = testkit::scalar_i64(
+        &db,
+        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL AND routing_key = 'order.created'",
+        vec![],
+    )
+    .await;
+    assert_eq!(waiting, 1);
+    let health = sys.get(&sys.order.base_url, "/health").await;
+    assert_eq!(health.status, 200, "{}", health.text);
+    assert_eq!(health.body["status"], "degraded");
+    assert_eq!(health.body["services"]["rabbitmq"], "down");
+    assert_eq!(health.body["services"]["database"], "up");
+    sys.stop().await;
+}
