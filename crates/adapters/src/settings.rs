@@ -168,3 +168,14 @@ impl IdempotencySettings {
         )
     }
 }
+
+/// `[sweeper]`: orders the inventory never answered.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SweeperSettings {
+    /// Seconds between sweeps.
+    pub interval_secs: u64,
+    /// Seconds an order may stay `pending` before its `order.created` goes out again.
+    pub pending_deadline_secs: u64,
+    /// Re-emissions before the order is rejected with reason `timeout`.
+    pub max_reemits: u32,
+}

@@ -125,6 +125,13 @@ pub trait OrderTx: Send {
     async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError>;
     /// The order's history rows, in `seq` order.
     async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Publishes `message` again (the outbox row with its id goes back to unpublished, or is
+    /// written anew if it was purged) and counts one more re-emission of the order.
+    async fn reemit(
+        &mut self,
+        order_id: OrderId,
+        message: &OutboxMessage,
+    ) -> Result<(), StoreError>;
     /// Appends a history row.
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
     /// Adds a message to the outbox.
@@ -149,6 +156,13 @@ pub trait OrderStore: Send + Sync + 'static {
     ) -> Result<Page<Order>, StoreError>;
     /// The order's history rows, in `seq` order (empty for an unknown order).
     async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Orders still `pending` that were placed before `placed_before`, oldest first, with
+    /// how many times their `order.created` was re-emitted.
+    async fn stuck_pending(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrderId, u32)>, StoreError>;
 }
 
 /// What the order service needs to know about a product to price a line.
@@ -435,6 +449,24 @@ pub enum ChangeOrderError {
     Store(#[from] StoreError),
 }
 
+/// The message id of an order's `order.created`: its own id, so that a re-emission is the same
+/// message (deduplicated by the inventory's inbox).
+pub fn created_message_id(order_id: OrderId) -> MessageId {
+    MessageId::from_uuid(order_id.as_uuid())
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Orders whose `order.created` went out again.
+    pub reemitted: Vec<OrderId>,
+    /// Orders rejected with reason `timeout` (and `order.cancelled` emitted).
+    pub timed_out: Vec<OrderId>,
+}
+
+/// Cause recorded in the history for changes by the sweeper.
+pub const SWEEPER: &str = "sweeper";
+
 /// Reason recorded in the history for a details update (a row whose status stays).
 pub const DETAILS_UPDATED: &str = "details_updated";
 
@@ -543,7 +575,13 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         }
         tx.append_history(&HistoryEntry::placed(&order, &request.cause))
             .await?;
-        tx.enqueue(&OutboxMessage::new(&created, now)).await?;
+        // The order id doubles as the message id: the sweeper re-emits the very same message.
+        tx.enqueue(&OutboxMessage::with_id(
+            created_message_id(order.id()),
+            &created,
+            now,
+        ))
+        .await?;
         tx.commit().await?;
         order.take_events();
         info!(order_id = %order.id(), total = %order.total(), "order placed");
@@ -674,6 +712,74 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         order.take_events();
         info!(from = %status, to = %order.status(), version = order.version(), "order changed");
         Ok(order)
+    }
+
+    /// Finds orders `pending` past `deadline` and nudges them: `order.created` goes out again
+    /// (the same message) up to `max_reemits` times, one more `deadline` apart; after that the
+    /// order is rejected with reason `timeout` and `order.cancelled` is emitted, so that a late
+    /// reservation is released.
+    #[tracing::instrument(skip_all)]
+    pub async fn sweep_stuck_orders(
+        &self,
+        deadline: std::time::Duration,
+        max_reemits: u32,
+    ) -> Result<SweepReport, StoreError> {
+        let deadline = chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX);
+        let now = crate::now();
+        let mut report = SweepReport::default();
+        for (id, reemits) in self.store.stuck_pending(now - deadline, 100).await? {
+            // Each re-emission gets a full deadline of its own before the next step.
+            let due = now - deadline * (reemits.saturating_add(1) as i32);
+            let mut tx = self.store.begin().await?;
+            let Some(mut order) = tx.load_for_update(id).await? else {
+                continue;
+            };
+            if order.status() != OrderStatus::Pending || order.created_at() > due {
+                continue;
+            }
+            if reemits < max_reemits {
+                let created = OrderCreatedV1 {
+                    order_id: id,
+                    items: order
+                        .items()
+                        .iter()
+                        .map(|i| OrderedItemV1 {
+                            product_id: i.product_id(),
+                            quantity: i.quantity().get(),
+                        })
+                        .collect(),
+                };
+                let message =
+                    OutboxMessage::with_id(created_message_id(id), &created, order.created_at());
+                tx.reemit(id, &message).await?;
+                tx.commit().await?;
+                warn!(order_id = %id, attempt = reemits + 1, "order still pending; order.created re-emitted");
+                report.reemitted.push(id);
+            } else {
+                let before = order.version();
+                let t = order
+                    .reject(RejectionReason::Timeout, now)
+                    .map_err(|e| StoreError::Unknown(anyhow::anyhow!(e)))?;
+                if !tx.update(&order, before).await? {
+                    continue;
+                }
+                let mut entry = HistoryEntry::transition(id, &t, &Cause::Request(None));
+                entry.cause = SWEEPER.to_owned();
+                tx.append_history(&entry).await?;
+                tx.enqueue(&OutboxMessage::new(
+                    &OrderCancelledV1 {
+                        order_id: id,
+                        reason: "timeout".to_owned(),
+                    },
+                    now,
+                ))
+                .await?;
+                tx.commit().await?;
+                warn!(order_id = %id, "order rejected: the inventory did not answer in time");
+                report.timed_out.push(id);
+            }
+        }
+        Ok(report)
     }
 
     /// Loads products into the catalogue's cache, `concurrency` batches of at most 100 at a
@@ -1222,6 +1328,112 @@ mod tests {
                 );
             }
         }
+    }
+
+    fn old_pending_order() -> Order {
+        Order::place(
+            OrderId::new(),
+            None,
+            vec![NewOrderItem {
+                product_id: ProductId::new(),
+                product_name: "Widget".into(),
+                unit_price: usd("1.00"),
+                quantity: Quantity::new(2).unwrap(),
+            }],
+            Currency::USD,
+            crate::now() - chrono::Duration::minutes(10),
+        )
+        .unwrap()
+    }
+
+    fn sweeper_with(
+        id: OrderId,
+        reemits: u32,
+        tx: MockOrderTx,
+    ) -> OrderService<MockOrderStore, MockProductCatalog> {
+        let mut store = MockOrderStore::new();
+        store
+            .expect_stuck_pending()
+            .return_once(move |_, _| Ok(vec![(id, reemits)]));
+        store.expect_begin().return_once(move || Ok(Box::new(tx)));
+        OrderService::new(store, MockProductCatalog::new(), Currency::USD)
+    }
+
+    const DEADLINE: Duration = Duration::from_secs(60);
+
+    #[tokio::test]
+    async fn a_stuck_order_gets_its_very_order_created_again() {
+        let order = old_pending_order();
+        let id = order.id();
+        let mut tx = MockOrderTx::new();
+        tx.expect_load_for_update()
+            .return_once(move |_| Ok(Some(order)));
+        tx.expect_reemit()
+            .times(1)
+            .withf(move |order_id, m| {
+                *order_id == id
+                    && m.id == created_message_id(id)
+                    && m.routing_key == keys::ORDER_CREATED
+            })
+            .returning(|_, _| Ok(()));
+        tx.expect_update().never();
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        let report = sweeper_with(id, 0, tx)
+            .sweep_stuck_orders(DEADLINE, 3)
+            .await
+            .unwrap();
+        assert_eq!(report.reemitted, vec![id]);
+        assert!(report.timed_out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn past_its_re_emissions_a_stuck_order_is_rejected_and_cancelled() {
+        let order = old_pending_order();
+        let id = order.id();
+        let mut tx = MockOrderTx::new();
+        tx.expect_load_for_update()
+            .return_once(move |_| Ok(Some(order)));
+        tx.expect_reemit().never();
+        tx.expect_update()
+            .times(1)
+            .withf(|o, v| {
+                o.status() == OrderStatus::Rejected
+                    && o.rejection_reason() == Some(RejectionReason::Timeout)
+                    && *v == 1
+            })
+            .returning(|_, _| Ok(true));
+        tx.expect_append_history()
+            .times(1)
+            .withf(|h| h.cause == SWEEPER && h.reason.as_deref() == Some("timeout"))
+            .returning(|_| Ok(()));
+        tx.expect_enqueue()
+            .times(1)
+            .withf(|m| m.routing_key == keys::ORDER_CANCELLED)
+            .returning(|_| Ok(()));
+        tx.expect_commit().times(1).returning(|| Ok(()));
+        let report = sweeper_with(id, 3, tx)
+            .sweep_stuck_orders(DEADLINE, 3)
+            .await
+            .unwrap();
+        assert_eq!(report.timed_out, vec![id]);
+    }
+
+    #[tokio::test]
+    async fn a_re_emitted_order_waits_another_deadline() {
+        // Placed 10 minutes ago, re-emitted 20 times: not due before 21 deadlines (21 min).
+        let order = old_pending_order();
+        let id = order.id();
+        let mut tx = MockOrderTx::new();
+        tx.expect_load_for_update()
+            .return_once(move |_| Ok(Some(order)));
+        tx.expect_reemit().never();
+        tx.expect_update().never();
+        tx.expect_commit().never();
+        let report = sweeper_with(id, 20, tx)
+            .sweep_stuck_orders(DEADLINE, 30)
+            .await
+            .unwrap();
+        assert_eq!(report, SweepReport::default());
     }
 
     #[tokio::test]

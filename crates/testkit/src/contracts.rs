@@ -8,7 +8,9 @@
 //!   version, timestamps to the microsecond); an unknown id is `None`; a dropped transaction
 //!   leaves nothing; `update` writes only at the expected version (status, rejection reason,
 //!   shipping address, note, carrier and tracking number) and says whether it did; `record_inbox` is `true` once per (consumer, message id), across transactions, and
-//!   forgets entries of dropped transactions; history rows read back as appended; `list` is
+//!   forgets entries of dropped transactions; history rows read back as appended;
+//!   `stuck_pending` lists pending orders placed before a time with their re-emission count,
+//!   and `reemit` counts once per call (writing the outbox row anew or again); `list` is
 //!   newest first, every order on exactly one page, `next_after` `None` on the last page, and
 //!   its filters (status, product, customer, combined) return exactly the matching orders.
 //! - [`inventory`]: [`ports::inventory::ProductStore`] and its transaction. Insert then find

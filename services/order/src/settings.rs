@@ -2,7 +2,7 @@
 
 use adapters::settings::{
     AmqpSettings, DatabaseSettings, HttpSettings, IdempotencySettings, OutboxSettings,
-    RedisSettings,
+    RedisSettings, SweeperSettings,
 };
 use serde::Deserialize;
 
@@ -23,6 +23,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `[idempotency]`
     pub idempotency: IdempotencySettings,
+    /// `[sweeper]`
+    pub sweeper: SweeperSettings,
     /// `[product_service]`
     pub product_service: ProductServiceSettings,
 }

@@ -64,6 +64,28 @@ pub fn routes(
     }
 }
 
+/// Sweeps stuck orders every `settings.interval_secs` until `shutdown`.
+pub async fn run_sweeper(
+    orders: Arc<Orders>,
+    settings: adapters::settings::SweeperSettings,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let every = Duration::from_secs(settings.interval_secs.max(1));
+    let deadline = Duration::from_secs(settings.pending_deadline_secs);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = orders
+            .sweep_stuck_orders(deadline, settings.max_reemits)
+            .await
+        {
+            tracing::warn!(error = %format!("{:#}", anyhow::Error::from(e)), "stuck-order sweep failed");
+        }
+    }
+}
+
 /// A built, listening order service.
 pub struct Application {
     port: u16,
@@ -123,6 +145,10 @@ impl Application {
         }));
 
         let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
+        background.spawn(
+            "stuck-order-sweeper",
+            run_sweeper(orders.clone(), settings.sweeper.clone(), background.token()),
+        );
 
         let (listener, port) = wiring::bind(&settings.http)?;
         let server = wiring::http_server(

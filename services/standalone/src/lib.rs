@@ -167,6 +167,14 @@ impl Standalone {
             );
         }
 
+        background.spawn(
+            "stuck-order-sweeper",
+            order_service::startup::run_sweeper(
+                orders.clone(),
+                settings.sweeper.clone(),
+                background.token(),
+            ),
+        );
         let order_idempotency =
             wiring::idempotency(&settings.idempotency, &order_db, &mut background);
         let product_idempotency =

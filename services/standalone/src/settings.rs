@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use adapters::settings::{IdempotencySettings, OutboxSettings};
+use adapters::settings::{IdempotencySettings, OutboxSettings, SweeperSettings};
 use serde::Deserialize;
 
 /// `[http]`
@@ -61,6 +61,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `[idempotency]`
     pub idempotency: IdempotencySettings,
+    /// `[sweeper]`
+    pub sweeper: SweeperSettings,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

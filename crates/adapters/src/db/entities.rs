@@ -24,6 +24,8 @@ pub mod orders {
         pub note: Option<String>,
         pub carrier: Option<String>,
         pub tracking_number: Option<String>,
+        /// Times the sweeper re-emitted `order.created`.
+        pub reemits: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

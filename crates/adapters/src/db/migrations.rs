@@ -654,6 +654,40 @@ impl MigrationTrait for M0004Inventory {
     }
 }
 
+#[derive(DeriveIden)]
+enum OrderSweep {
+    Reemits,
+}
+
+/// How many times the sweeper re-emitted an order's `order.created`.
+#[derive(Debug)]
+pub struct M0005OrderSweep;
+
+impl MigrationName for M0005OrderSweep {
+    fn name(&self) -> &str {
+        "m0005_order_sweep"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005OrderSweep {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Orders::Table)
+                    .add_column(
+                        ColumnDef::new(OrderSweep::Reemits)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
 /// The order database's migrations.
 #[derive(Debug)]
 pub struct OrderMigrator;
@@ -665,6 +699,7 @@ impl MigratorTrait for OrderMigrator {
             Box::new(M0002Orders),
             Box::new(M0003Idempotency),
             Box::new(M0004OrderShipping),
+            Box::new(M0005OrderSweep),
         ]
     }
 }

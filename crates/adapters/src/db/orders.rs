@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, Query};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -224,6 +225,7 @@ impl OrderTx for SqlOrderTx {
             note: Set(order.details().note.as_ref().map(|n| n.as_str().to_owned())),
             carrier: Set(order.shipment().map(|s| s.carrier().to_owned())),
             tracking_number: Set(order.shipment().map(|s| s.tracking_number().to_owned())),
+            reemits: Set(0),
         };
         orders::Entity::insert(row)
             .exec_without_returning(&self.tx)
@@ -306,6 +308,37 @@ impl OrderTx for SqlOrderTx {
 
     async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
         read_history(&self.tx, order_id).await
+    }
+
+    async fn reemit(
+        &mut self,
+        order_id: OrderId,
+        message: &OutboxMessage,
+    ) -> Result<(), StoreError> {
+        use super::entities::outbox;
+        orders::Entity::update_many()
+            .col_expr(
+                orders::Column::Reemits,
+                Expr::col(orders::Column::Reemits).add(1),
+            )
+            .filter(orders::Column::Id.eq(order_id.as_uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(|e| store_err(e, "failed to count the re-emission"))?;
+        let republished = outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::PublishedAt,
+                Expr::value(Option::<chrono::NaiveDateTime>::None),
+            )
+            .filter(outbox::Column::Id.eq(message.id.as_uuid()))
+            .exec(&self.tx)
+            .await
+            .map_err(|e| store_err(e, "failed to republish the outbox row"))?;
+        if republished.rows_affected == 0 {
+            enqueue(&self.tx, message).await?;
+        }
+        self.enqueued = true;
+        Ok(())
     }
 
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError> {
@@ -408,5 +441,28 @@ impl OrderStore for SqlOrderStore {
 
     async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
         read_history(&self.db, order_id).await
+    }
+
+    async fn stuck_pending(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrderId, u32)>, StoreError> {
+        let rows: Vec<(Uuid, i32)> = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::Id)
+            .column(orders::Column::Reemits)
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .filter(orders::Column::CreatedAt.lt(to_naive(placed_before)))
+            .order_by_asc(orders::Column::Id)
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(|e| store_err(e, "failed to find stuck orders"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, n)| (OrderId::from_uuid(id), u32::try_from(n).unwrap_or(0)))
+            .collect())
     }
 }

@@ -52,6 +52,14 @@ impl OrderStore for ForgetfulInbox {
     async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
         self.0.history(order_id).await
     }
+
+    async fn stuck_pending(
+        &self,
+        placed_before: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrderId, u32)>, StoreError> {
+        self.0.stuck_pending(placed_before, limit).await
+    }
 }
 
 #[async_trait]
@@ -79,6 +87,14 @@ impl OrderTx for ForgetfulInboxTx {
 
     async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
         self.0.history(order_id).await
+    }
+
+    async fn reemit(
+        &mut self,
+        order_id: OrderId,
+        message: &OutboxMessage,
+    ) -> Result<(), StoreError> {
+        self.0.reemit(order_id, message).await
     }
 
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError> {

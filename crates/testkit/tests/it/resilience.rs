@@ -83,3 +83,77 @@ async fn orders_are_accepted_while_the_broker_is_unreachable() {
     assert_eq!(health.body["services"]["database"], "up");
     sys.stop().await;
 }
+
+#[tokio::test]
+async fn an_order_the_inventory_never_answers_is_rejected_with_timeout() {
+    let mut sys = testkit::spawn_system_with(
+        |_| {},
+        |o| {
+            o.sweeper.interval_secs = 1;
+            o.sweeper.pending_deadline_secs = 1;
+            o.sweeper.max_reemits = 1;
+        },
+    )
+    .await;
+    let product = sys.create_product("Unanswered", "2.00", 5).await;
+    let pid = product["id"].as_str().unwrap().to_owned();
+    // Once an order is confirmed, `product.created` has been handled (see above): warm after.
+    sys.settled_order(&[(&pid, 1)], "confirmed").await;
+    let warm = sys
+        .post_json(
+            &sys.order.base_url,
+            "/admin/cache/warmup",
+            &serde_json::json!({"product_ids": [pid]}),
+        )
+        .await;
+    assert_eq!(warm.status, 200);
+    sys.stop_product_service().await;
+
+    let placed = sys.place_order(&[(&pid, 1)]).await;
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    let id = placed.body["id"].as_str().unwrap().to_owned();
+    let order = sys.wait_settled(&id, Duration::from_secs(20)).await;
+    assert_eq!(order["status"], "rejected", "{order}");
+    assert_eq!(order["rejection_reason"], "timeout");
+
+    let history = sys
+        .get(&sys.order.base_url, &format!("/orders/{id}/history"))
+        .await;
+    let last = history.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["cause"], "sweeper");
+    let db = sys.order_db().await;
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let reemits = testkit::scalar_i64(
+        &db,
+        "SELECT reemits FROM orders WHERE id = ?",
+        vec![uuid.into()],
+    )
+    .await;
+    assert_eq!(
+        reemits, 1,
+        "order.created went out once more before the timeout"
+    );
+    let cancels = testkit::scalar_i64(
+        &db,
+        "SELECT COUNT(*) FROM outbox WHERE routing_key = 'order.cancelled'",
+        vec![],
+    )
+    .await;
+    assert_eq!(cancels, 1, "order.cancelled releases a late reservation");
+    let created = testkit::scalar_i64(
+        &db,
+        "SELECT COUNT(*) FROM outbox WHERE routing_key = 'order.created' AND id = ?",
+        vec![uuid.into()],
+    )
+    .await;
+    assert_eq!(
+        created, 1,
+        "the re-emission is the same message, with the order's id"
+    );
+    sys.stop().await;
+}
