@@ -2,6 +2,7 @@
 //! and serving HTTP until a shutdown signal.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -12,12 +13,25 @@ use tracing::{info, warn};
 pub struct Background {
     token: CancellationToken,
     tasks: Vec<(&'static str, JoinHandle<()>)>,
+    readiness: crate::http::health::Readiness,
+    drain_delay: Duration,
 }
 
 impl Background {
     /// No tasks yet.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The service's readiness, turned false when shutdown begins.
+    pub fn readiness(&self) -> crate::http::health::Readiness {
+        self.readiness.clone()
+    }
+
+    /// How long to keep serving after readiness turned false, before the servers stop
+    /// accepting: the time a load balancer needs to notice.
+    pub fn set_drain_delay(&mut self, delay: Duration) {
+        self.drain_delay = delay;
     }
 
     /// The token every task watches.
@@ -70,8 +84,10 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves until `shutdown` resolves or a server stops, then drains: the HTTP servers stop
-/// accepting and let in-flight requests finish, then the background tasks stop.
+/// Serves until `shutdown` resolves or a server stops, then drains: readiness turns false,
+/// then (after the drain delay) the HTTP servers stop accepting and let in-flight requests
+/// finish, then the background tasks stop: consumers finish their message (unacknowledged
+/// ones go back to the queue), relays stop between batches.
 pub async fn serve(
     servers: Vec<actix_web::dev::Server>,
     background: Background,
@@ -83,6 +99,14 @@ pub async fn serve(
         (result, _, _) = &mut running => Some(result),
         _ = shutdown => None,
     };
+    background.readiness.set_not_ready();
+    if first.is_none() && !background.drain_delay.is_zero() {
+        info!(
+            delay_ms = background.drain_delay.as_millis() as u64,
+            "not ready any more; draining"
+        );
+        tokio::time::sleep(background.drain_delay).await;
+    }
     for handle in &handles {
         handle.stop(true).await;
     }

@@ -157,15 +157,19 @@ pub fn standard_checks(
 pub fn http_server<F>(
     listener: TcpListener,
     http: &HttpSettings,
+    readiness: crate::http::health::Readiness,
     routes: F,
 ) -> anyhow::Result<actix_web::dev::Server>
 where
     F: Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
 {
     use actix_web::{App, HttpServer, web};
+    let readiness = web::Data::new(readiness);
     let mut server = HttpServer::new(move || {
         App::new()
             .configure(crate::http::configure_extractors)
+            .app_data(readiness.clone())
+            .service(crate::http::health::ready)
             .configure(routes.clone())
             .default_service(web::to(crate::http::not_found))
     })

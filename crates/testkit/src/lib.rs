@@ -202,6 +202,7 @@ pub fn product_settings(infra: &Infra, iso: &Isolation) -> product_service::Sett
     s.http.port = 0;
     s.http.workers = Some(2);
     s.http.shutdown_timeout_secs = 2;
+    s.http.readiness_drain_ms = 0;
     s.database.url = format!("{}/t_{}_product", infra.mysql_url, iso.id);
     s.database.create_if_missing = true;
     s.redis.url = infra.redis_url.clone();
@@ -224,6 +225,7 @@ pub fn order_settings(
     s.http.port = 0;
     s.http.workers = Some(2);
     s.http.shutdown_timeout_secs = 2;
+    s.http.readiness_drain_ms = 0;
     s.database.url = format!("{}/t_{}_order", infra.mysql_url, iso.id);
     s.database.create_if_missing = true;
     s.redis.url = infra.redis_url.clone();
@@ -303,6 +305,7 @@ pub fn standalone_settings(data_dir: &std::path::Path) -> standalone::Settings {
     s.http.product_port = 0;
     s.http.workers = Some(2);
     s.http.shutdown_timeout_secs = 2;
+    s.http.readiness_drain_ms = 0;
     s.bus.retry_delay_ms = 200;
     s.outbox.poll_interval_ms = 200;
     s

@@ -23,6 +23,7 @@ use utoipa::OpenApi;
         crate::api::deliver_order,
         crate::api::warm_cache,
         adapters::http::health::health,
+        adapters::http::health::ready,
     ),
     tags(
         (name = "orders", description = "Orders and their status"),

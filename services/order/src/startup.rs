@@ -128,6 +128,7 @@ impl Application {
         ));
 
         let mut background = Background::new();
+        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
         let publisher = wiring::start_messaging(
             SERVICE,
             &settings.amqp,
@@ -154,6 +155,7 @@ impl Application {
         let server = wiring::http_server(
             listener,
             &settings.http,
+            background.readiness(),
             routes(orders, HealthChecks(Arc::new(checks)), idempotency),
         )?;
         tracing::info!(port, "order service listening");

@@ -19,6 +19,7 @@ use utoipa::OpenApi;
         crate::api::list_adjustments,
         crate::api::get_adjustment,
         adapters::http::health::health,
+        adapters::http::health::ready,
     ),
     tags(
         (name = "products", description = "Products and their stock"),

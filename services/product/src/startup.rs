@@ -99,6 +99,7 @@ impl Application {
         ));
 
         let mut background = Background::new();
+        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
         let publisher = wiring::start_messaging(
             SERVICE,
             &settings.amqp,
@@ -117,6 +118,7 @@ impl Application {
         let server = wiring::http_server(
             listener,
             &settings.http,
+            background.readiness(),
             routes(products, currency, checks, idempotency),
         )?;
         tracing::info!(port, "product service listening");

@@ -145,6 +145,7 @@ impl Standalone {
             bus.declare(queue, &handler.routing_keys(), settings.bus.delivery_limit);
         }
         let mut background = Background::new();
+        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
         for (queue, handler) in consumers {
             let (bus, token) = (bus.clone(), background.token());
             let retry_delay = Duration::from_millis(settings.bus.retry_delay_ms);
@@ -185,6 +186,7 @@ impl Standalone {
             port,
             workers: settings.http.workers,
             shutdown_timeout_secs: settings.http.shutdown_timeout_secs,
+            readiness_drain_ms: settings.http.readiness_drain_ms,
         };
         let (order_http, product_http) = (
             http(settings.http.order_port),
@@ -196,6 +198,7 @@ impl Standalone {
             wiring::http_server(
                 order_listener,
                 &order_http,
+                background.readiness(),
                 order_service::startup::routes(
                     orders,
                     HealthChecks(Arc::new(vec![database_check(&order_db)])),
@@ -205,6 +208,7 @@ impl Standalone {
             wiring::http_server(
                 product_listener,
                 &product_http,
+                background.readiness(),
                 product_service::startup::routes(
                     products,
                     currency,

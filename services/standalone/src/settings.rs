@@ -18,6 +18,8 @@ pub struct HttpSettings {
     pub workers: Option<usize>,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,
+    /// Milliseconds between readiness turning false and the servers ceasing to accept.
+    pub readiness_drain_ms: u64,
 }
 
 /// `[cache]`

@@ -94,6 +94,62 @@ pub async fn report(checks: &[HealthCheck], timeout: Duration) -> (bool, HealthR
     (!critical_down, HealthReport { status, services })
 }
 
+/// Whether the service takes new work. It turns false first on shutdown, so a load balancer
+/// polling `/health/ready` stops sending requests before the server stops accepting them.
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<std::sync::atomic::AtomicBool>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(std::sync::atomic::AtomicBool::new(true)))
+    }
+}
+
+impl Readiness {
+    /// Ready.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the service takes new work.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// From now on, `/health/ready` answers 503.
+    pub fn set_not_ready(&self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The readiness document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessReport {
+    /// `true` while the service takes new work.
+    pub ready: bool,
+}
+
+/// Readiness: `200` while the service takes new work, `503` once it is shutting down.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Takes new work", body = ReadinessReport),
+        (status = 503, description = "Shutting down: send new work elsewhere", body = ReadinessReport),
+    )
+)]
+#[actix_web::get("/health/ready")]
+pub async fn ready(readiness: actix_web::web::Data<Readiness>) -> HttpResponse {
+    let ready = readiness.is_ready();
+    let body = ReadinessReport { ready };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
 /// The dependency checks of a service, as shared with the `/health` handler.
 #[derive(Debug, Clone)]
 pub struct HealthChecks(pub Arc<Vec<HealthCheck>>);

@@ -24,6 +24,7 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
         [
             "/admin/cache/warmup",
             "/health",
+            "/health/ready",
             "/orders",
             "/orders/product/{product_id}",
             "/orders/{id}",
@@ -41,6 +42,7 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
         paths(&product.body),
         [
             "/health",
+            "/health/ready",
             "/products",
             "/products/{id}",
             "/products/{id}/stock-adjustments",
@@ -51,6 +53,11 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
 }
 
 async fn health_reports_every_dependency(sys: TestSystem) {
+    for base in [&sys.order.base_url, &sys.product.base_url] {
+        let ready = sys.get(base, "/health/ready").await;
+        assert_eq!(ready.status, 200);
+        assert_eq!(ready.body["ready"], true);
+    }
     let (order_deps, product_deps) = sys.health_dependencies();
     for (base, deps) in [
         (&sys.order.base_url, order_deps),

@@ -23,9 +23,14 @@ struct Running {
 
 /// Starts the binary on free ports and reads the addresses from its banner.
 async fn start(data_dir: &Path) -> Running {
+    start_with(data_dir, &[]).await
+}
+
+async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_standalone"))
         .args(["--order-port", "0", "--product-port", "0", "--data-dir"])
         .arg(data_dir)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -312,4 +317,44 @@ async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
         statuses.values().filter(|s| *s == "rejected").count(),
     );
     drop(second);
+}
+
+#[tokio::test]
+async fn on_sigterm_readiness_turns_false_before_the_server_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start_with(dir.path(), &[("APP__HTTP__READINESS_DRAIN_MS", "1500")]).await;
+    let http = reqwest::Client::new();
+    let ready = |url: String| {
+        let http = http.clone();
+        async move { http.get(url).send().await.map(|r| r.status().as_u16()) }
+    };
+    let url = format!("{}/health/ready", running.order);
+    assert_eq!(ready(url.clone()).await.unwrap(), 200);
+
+    let pid = running.child.id().unwrap();
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut not_ready = false;
+    while Instant::now() < deadline {
+        if ready(url.clone()).await.ok() == Some(503) {
+            not_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        not_ready,
+        "/health/ready answers 503 while the server drains"
+    );
+    let mut child = running.child;
+    let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
+        .await
+        .expect("the process exits after draining")
+        .unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+    assert!(ready(url).await.is_err(), "the server is gone");
 }
