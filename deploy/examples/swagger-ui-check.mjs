@@ -36,12 +36,14 @@ const EXPECTED_OPERATIONS = {
   product: [
     'POST /products', 'GET /products/{id}', 'GET /products', 'PATCH /products/{id}',
     'POST /products/{id}/stock-adjustments', 'GET /products/{id}/stock-adjustments',
-    'GET /products/{id}/stock-adjustments/{adjustment_id}', 'GET /health',
+    'GET /products/{id}/stock-adjustments/{adjustment_id}', 'GET /health', 'GET /health/ready',
+    'GET /admin/dead-letters', 'POST /admin/dead-letters/replay',
   ],
   order: [
     'POST /orders', 'GET /orders/{id}', 'GET /orders', 'GET /orders/product/{product_id}',
     'PATCH /orders/{id}', 'DELETE /orders/{id}', 'POST /orders/{id}/cancel', 'POST /orders/{id}/ship',
     'POST /orders/{id}/deliver', 'GET /orders/{id}/history', 'POST /admin/cache/warmup', 'GET /health',
+    'GET /health/ready', 'GET /admin/dead-letters', 'POST /admin/dead-letters/replay',
   ],
 };
 

@@ -22,10 +22,12 @@ use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod publisher;
 pub mod topology;
 
 pub use consumer::{Consumer, run_consumer};
+pub use dead_letters::RabbitMqDeadLetters;
 pub use publisher::RabbitMqPublisher;
 pub use topology::{Topology, declare_exchange_only};
 

@@ -134,6 +134,16 @@ impl InProcessBus {
             .unwrap_or_default()
     }
 
+    /// Puts a message straight into `queue`'s dead letters (operations: restore a dead letter
+    /// saved elsewhere; tests).
+    pub fn add_dead_letter(&self, queue: &str, letter: DeadLetter) -> anyhow::Result<()> {
+        let queue = self
+            .queue(queue)
+            .ok_or_else(|| anyhow::anyhow!("queue `{queue}` is not declared"))?;
+        lock(&queue.dead).push(letter);
+        Ok(())
+    }
+
     /// Takes the messages dead-lettered from `queue` out of it (like reading a DLQ), oldest
     /// first.
     pub fn take_dead_letters(&self, queue: &str) -> Vec<DeadLetter> {
@@ -303,5 +313,62 @@ impl EventPublisher for InProcessBus {
             results.push(result);
         }
         results
+    }
+}
+
+/// The dead letters of one queue of an [`InProcessBus`], for operators.
+#[derive(Debug, Clone)]
+pub struct InProcessDeadLetters {
+    bus: InProcessBus,
+    queue: String,
+}
+
+impl InProcessDeadLetters {
+    /// The dead letters of `queue`.
+    pub fn new(bus: InProcessBus, queue: impl Into<String>) -> Self {
+        Self {
+            bus,
+            queue: queue.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ports::DeadLetters for InProcessDeadLetters {
+    async fn peek(
+        &self,
+        limit: u32,
+    ) -> anyhow::Result<(u32, Vec<ports::messaging::DeadLetterView>)> {
+        let dead = self.bus.dead_letters(&self.queue);
+        let views = dead
+            .iter()
+            .take(limit as usize)
+            .map(|d| ports::messaging::DeadLetterView {
+                message_id: d.message_id.map(|id| id.to_string()),
+                routing_key: d.routing_key.clone(),
+                body: String::from_utf8_lossy(&d.body).into_owned(),
+            })
+            .collect();
+        Ok((dead.len() as u32, views))
+    }
+
+    async fn replay(&self, limit: u32) -> anyhow::Result<u32> {
+        let queue = self
+            .bus
+            .queue(&self.queue)
+            .ok_or_else(|| anyhow::anyhow!("queue `{}` is not declared", self.queue))?;
+        let taken: Vec<DeadLetter> = {
+            let mut dead = lock(&queue.dead);
+            let n = (limit as usize).min(dead.len());
+            dead.drain(..n).collect()
+        };
+        let mut replayed = 0;
+        for letter in taken {
+            self.bus
+                .publish_raw(&letter.routing_key, &letter.body, letter.message_id)?;
+            replayed += 1;
+        }
+        info!(replayed, queue = %self.queue, "dead letters replayed");
+        Ok(replayed)
     }
 }

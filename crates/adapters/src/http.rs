@@ -9,6 +9,7 @@
 //! - [`idempotency`] runs unsafe requests at most once per `Idempotency-Key`.
 //! - [`configure_extractors`] makes actix's own extractor errors problem+json too.
 
+pub mod dead_letters;
 pub mod health;
 pub mod idempotency;
 

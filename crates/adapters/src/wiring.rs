@@ -35,9 +35,18 @@ pub async fn open_database<M: MigratorTrait>(
     Ok(conn)
 }
 
+/// What [`start_messaging`] started that the rest of the service uses.
+#[derive(Debug)]
+pub struct Messaging {
+    /// The publisher (its connection state feeds `/health`).
+    pub publisher: Arc<RabbitMqPublisher>,
+    /// The service's dead-letter queue, for the admin endpoints.
+    pub dead_letters: crate::http::dead_letters::DeadLetterQueue,
+}
+
 /// Declares the service's topology, then starts the outbox relay (publishing the rows of
 /// `conn`'s outbox, woken by `signal`) and the consumer feeding `handler`, both tied to
-/// `background`. Returns the publisher, whose connection state the health check reads.
+/// `background`.
 pub async fn start_messaging(
     service: &'static str,
     amqp_settings: &AmqpSettings,
@@ -46,7 +55,7 @@ pub async fn start_messaging(
     signal: OutboxSignal,
     handler: Arc<dyn MessageHandler>,
     background: &mut Background,
-) -> anyhow::Result<Arc<RabbitMqPublisher>> {
+) -> anyhow::Result<Messaging> {
     let topology = Topology::for_service(
         &amqp_settings.prefix,
         service,
@@ -91,6 +100,9 @@ pub async fn start_messaging(
             background.token(),
         ),
     );
+    let dead_letters = crate::http::dead_letters::DeadLetterQueue(Arc::new(
+        amqp::RabbitMqDeadLetters::new(amqp_settings.url.clone(), topology.clone()),
+    ));
     let consumer = amqp::run_consumer(
         amqp_settings.url.clone(),
         service.to_owned(),
@@ -105,7 +117,10 @@ pub async fn start_messaging(
             tracing::error!(error = %format!("{e:#}"), "consumer stopped");
         }
     });
-    Ok(publisher)
+    Ok(Messaging {
+        publisher,
+        dead_letters,
+    })
 }
 
 async fn declare(
@@ -158,6 +173,7 @@ pub fn http_server<F>(
     listener: TcpListener,
     http: &HttpSettings,
     readiness: crate::http::health::Readiness,
+    dead_letters: crate::http::dead_letters::DeadLetterQueue,
     routes: F,
 ) -> anyhow::Result<actix_web::dev::Server>
 where
@@ -165,11 +181,15 @@ where
 {
     use actix_web::{App, HttpServer, web};
     let readiness = web::Data::new(readiness);
+    let dead_letters = web::Data::new(dead_letters);
     let mut server = HttpServer::new(move || {
         App::new()
             .configure(crate::http::configure_extractors)
             .app_data(readiness.clone())
+            .app_data(dead_letters.clone())
             .service(crate::http::health::ready)
+            .service(crate::http::dead_letters::list_dead_letters)
+            .service(crate::http::dead_letters::replay_dead_letters)
             .configure(routes.clone())
             .default_service(web::to(crate::http::not_found))
     })

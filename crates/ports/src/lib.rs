@@ -26,7 +26,9 @@ pub mod store;
 
 pub use cache::Cache;
 pub use events::OutboxMessage;
-pub use messaging::{EventPublisher, HandleOutcome, InboundMessage, MessageHandler, PublishError};
+pub use messaging::{
+    DeadLetters, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, PublishError,
+};
 pub use store::{Page, PageRequest, StoreError};
 
 /// The current time at the precision storage keeps (microseconds), so a value read back

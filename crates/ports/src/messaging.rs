@@ -30,6 +30,29 @@ pub enum HandleOutcome {
     DeadLetter(String),
 }
 
+/// A dead-lettered message, as shown to an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterView {
+    /// Its message id, when it had one.
+    pub message_id: Option<String>,
+    /// The routing key it was published with.
+    pub routing_key: String,
+    /// Its body (UTF-8, lossy).
+    pub body: String,
+}
+
+/// The dead-letter queue of one service: for operators, to look and to replay.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait DeadLetters: Send + Sync + 'static {
+    /// How many messages wait, and the oldest `limit` of them (left in place).
+    async fn peek(&self, limit: u32) -> anyhow::Result<(u32, Vec<DeadLetterView>)>;
+    /// Publishes up to `limit` of the messages waiting now back with their routing key, and
+    /// removes them from the dead-letter queue once the broker confirmed each. The consumers'
+    /// inbox makes a message applied before harmless. Returns how many were replayed.
+    async fn replay(&self, limit: u32) -> anyhow::Result<u32>;
+}
+
 /// Longest pause before a failed message goes back to its queue.
 pub const MAX_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_secs(30);
 

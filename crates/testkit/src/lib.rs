@@ -601,6 +601,65 @@ impl TestSystem {
         }
     }
 
+    /// Puts a message straight into `service`'s dead-letter queue, as if it had been
+    /// dead-lettered after being published with `routing_key`.
+    pub async fn inject_dead_letter(
+        &self,
+        service: &str,
+        routing_key: &str,
+        body: &[u8],
+        message_id: &str,
+    ) {
+        match &self.backend {
+            Backend::Distributed {
+                infra, amqp_prefix, ..
+            } => {
+                let conn = adapters::amqp::connect(&infra.amqp_url, "tests")
+                    .await
+                    .expect("AMQP connection");
+                let channel = conn.create_channel().await.expect("AMQP channel");
+                channel
+                    .confirm_select(lapin::options::ConfirmSelectOptions::default())
+                    .await
+                    .expect("confirms");
+                let properties = lapin::BasicProperties::default()
+                    .with_message_id(message_id.into())
+                    .with_type(routing_key.into())
+                    .with_delivery_mode(2);
+                channel
+                    .basic_publish(
+                        format!("{amqp_prefix}shop.dlx").as_str().into(),
+                        format!("{amqp_prefix}{service}.events").as_str().into(),
+                        lapin::options::BasicPublishOptions {
+                            mandatory: true,
+                            ..Default::default()
+                        },
+                        body,
+                        properties,
+                    )
+                    .await
+                    .expect("publish to the dead-letter exchange")
+                    .await
+                    .expect("a confirm");
+                channel.close(200, "done".into()).await.ok();
+                conn.close(200, "done".into()).await.ok();
+            }
+            Backend::Standalone { bus, .. } => bus
+                .add_dead_letter(
+                    &format!("{service}.events"),
+                    adapters::bus::DeadLetter {
+                        message_id: Some(
+                            domain::MessageId::parse(message_id).expect("a message id"),
+                        ),
+                        routing_key: routing_key.to_owned(),
+                        body: body.to_vec(),
+                        reason: "injected by a test".to_owned(),
+                    },
+                )
+                .expect("a declared queue"),
+        }
+    }
+
     /// The bodies dead-lettered from `service`'s queue (taken out of a RabbitMQ DLQ).
     pub async fn dead_letters(&self, service: &str) -> Vec<Vec<u8>> {
         match &self.backend {

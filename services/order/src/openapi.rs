@@ -24,6 +24,8 @@ use utoipa::OpenApi;
         crate::api::warm_cache,
         adapters::http::health::health,
         adapters::http::health::ready,
+        adapters::http::dead_letters::list_dead_letters,
+        adapters::http::dead_letters::replay_dead_letters,
     ),
     tags(
         (name = "orders", description = "Orders and their status"),

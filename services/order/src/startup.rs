@@ -129,7 +129,7 @@ impl Application {
 
         let mut background = Background::new();
         background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
-        let publisher = wiring::start_messaging(
+        let messaging = wiring::start_messaging(
             SERVICE,
             &settings.amqp,
             &settings.outbox,
@@ -139,7 +139,7 @@ impl Application {
             &mut background,
         )
         .await?;
-        let mut checks = wiring::standard_checks(&conn, &cache, &publisher);
+        let mut checks = wiring::standard_checks(&conn, &cache, &messaging.publisher);
         checks.push(HealthCheck::optional("product_service", move || {
             let client = catalog_client.clone();
             async move { client.ping().await }
@@ -156,6 +156,7 @@ impl Application {
             listener,
             &settings.http,
             background.readiness(),
+            messaging.dead_letters,
             routes(orders, HealthChecks(Arc::new(checks)), idempotency),
         )?;
         tracing::info!(port, "order service listening");

@@ -20,6 +20,8 @@ use utoipa::OpenApi;
         crate::api::get_adjustment,
         adapters::http::health::health,
         adapters::http::health::ready,
+        adapters::http::dead_letters::list_dead_letters,
+        adapters::http::dead_letters::replay_dead_letters,
     ),
     tags(
         (name = "products", description = "Products and their stock"),

@@ -100,7 +100,7 @@ impl Application {
 
         let mut background = Background::new();
         background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
-        let publisher = wiring::start_messaging(
+        let messaging = wiring::start_messaging(
             SERVICE,
             &settings.amqp,
             &settings.outbox,
@@ -110,7 +110,11 @@ impl Application {
             &mut background,
         )
         .await?;
-        let checks = HealthChecks(Arc::new(wiring::standard_checks(&conn, &cache, &publisher)));
+        let checks = HealthChecks(Arc::new(wiring::standard_checks(
+            &conn,
+            &cache,
+            &messaging.publisher,
+        )));
 
         let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
 
@@ -119,6 +123,7 @@ impl Application {
             listener,
             &settings.http,
             background.readiness(),
+            messaging.dead_letters,
             routes(products, currency, checks, idempotency),
         )?;
         tracing::info!(port, "product service listening");

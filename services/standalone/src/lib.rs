@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use adapters::bus::InProcessBus;
+use adapters::bus::{InProcessBus, InProcessDeadLetters};
 use adapters::db::{
     self, OrderMigrator, OutboxSignal, ProductMigrator, SqlOrderStore, SqlOutboxStore,
     SqlProductStore,
 };
+use adapters::http::dead_letters::DeadLetterQueue;
 use adapters::http::health::{HealthCheck, HealthChecks};
 use adapters::local_catalog::LocalProductCatalog;
 use adapters::memory_cache::MemoryCache;
@@ -199,6 +200,10 @@ impl Standalone {
                 order_listener,
                 &order_http,
                 background.readiness(),
+                DeadLetterQueue(Arc::new(InProcessDeadLetters::new(
+                    bus.clone(),
+                    ORDER_QUEUE,
+                ))),
                 order_service::startup::routes(
                     orders,
                     HealthChecks(Arc::new(vec![database_check(&order_db)])),
@@ -209,6 +214,10 @@ impl Standalone {
                 product_listener,
                 &product_http,
                 background.readiness(),
+                DeadLetterQueue(Arc::new(InProcessDeadLetters::new(
+                    bus.clone(),
+                    PRODUCT_QUEUE,
+                ))),
                 product_service::startup::routes(
                     products,
                     currency,

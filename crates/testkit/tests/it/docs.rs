@@ -23,6 +23,8 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
         paths(&order.body),
         [
             "/admin/cache/warmup",
+            "/admin/dead-letters",
+            "/admin/dead-letters/replay",
             "/health",
             "/health/ready",
             "/orders",
@@ -41,6 +43,8 @@ async fn both_services_serve_swagger_ui_and_a_complete_spec(sys: TestSystem) {
     assert_eq!(
         paths(&product.body),
         [
+            "/admin/dead-letters",
+            "/admin/dead-letters/replay",
             "/health",
             "/health/ready",
             "/products",

@@ -117,3 +117,78 @@ async fn a_malformed_message_is_dead_lettered_without_blocking_the_queue(sys: Te
 
 both!(a_message_delivered_twice_is_applied_once);
 both!(a_malformed_message_is_dead_lettered_without_blocking_the_queue);
+
+async fn dead_letters_are_listed_and_replayed_once(sys: TestSystem) {
+    let product = sys.create_product("Replayed", "1.00", 10).await;
+    let pid = product["id"].as_str().unwrap();
+    let base = &sys.product.base_url;
+
+    sys.inject(
+        keys::ORDER_CREATED,
+        b"{poison",
+        Some(&MessageId::new().to_string()),
+    )
+    .await;
+    let (order_id, valid) = order_created(pid, 4);
+    sys.inject_dead_letter(
+        SERVICE,
+        keys::ORDER_CREATED,
+        valid.payload.as_bytes(),
+        &valid.id.to_string(),
+    )
+    .await;
+    let listed = eventually(Duration::from_secs(10), || async {
+        let page = sys.get(base, "/admin/dead-letters").await;
+        (page.body["count"] == 2).then_some(page)
+    })
+    .await
+    .expect("both messages are listed");
+    let keys_listed: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["routing_key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys_listed.iter().all(|k| *k == keys::ORDER_CREATED),
+        "{keys_listed:?}"
+    );
+    assert_eq!(sys.stock_in_db(pid).await, 10, "listing takes nothing out");
+
+    let replay = sys
+        .post_json(base, "/admin/dead-letters/replay", &serde_json::json!({}))
+        .await;
+    assert_eq!(replay.status, 200, "{}", replay.text);
+    assert_eq!(replay.body["replayed"], 2);
+    wait_stock(&sys, pid, 6).await;
+    assert_eq!(reservations_of(&sys, order_id).await, 1);
+    // The poison fails again and is back; the good one is gone.
+    let back = eventually(Duration::from_secs(10), || async {
+        let page = sys.get(base, "/admin/dead-letters").await;
+        (page.body["count"] == 1).then_some(page)
+    })
+    .await
+    .expect("the poison is dead-lettered again");
+    assert_eq!(back.body["items"][0]["body"], "{poison");
+
+    // The same message replayed once more has no second effect.
+    sys.inject_dead_letter(
+        SERVICE,
+        keys::ORDER_CREATED,
+        valid.payload.as_bytes(),
+        &valid.id.to_string(),
+    )
+    .await;
+    let again = sys
+        .post_json(base, "/admin/dead-letters/replay", &serde_json::json!({}))
+        .await;
+    assert_eq!(again.status, 200);
+    let marker = sys.create_product("Marker", "1.00", 1).await;
+    sys.settled_order(&[(marker["id"].as_str().unwrap(), 1)], "confirmed")
+        .await;
+    assert_eq!(sys.stock_in_db(pid).await, 6, "applied exactly once");
+    assert_eq!(reservations_of(&sys, order_id).await, 1);
+    sys.stop().await;
+}
+
+both!(dead_letters_are_listed_and_replayed_once);
