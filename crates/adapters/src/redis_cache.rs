@@ -1,6 +1,8 @@
 //! The Redis cache. Every call is bounded by a short timeout; a failure or timeout is a miss
 //! (reads) or a skipped write, logged and counted, never an error for the caller: Redis only
-//! accelerates, the database stays the source of truth.
+//! accelerates, the database stays the source of truth. After 3 failures in a row the cache
+//! is skipped altogether for a while (1 s, doubling up to 10 s, then one probe call), so a
+//! Redis that hangs costs requests nothing instead of a timeout each.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +12,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use deadpool_redis::redis::{self, AsyncCommands};
 use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
+use failsafe::StateMachine;
+use failsafe::backoff::{self, Exponential};
+use failsafe::failure_policy::{self, ConsecutiveFailures};
 use tracing::warn;
 
 use ports::Cache;
@@ -34,6 +39,7 @@ pub struct RedisCache {
     prefix: Arc<str>,
     timeout: Duration,
     failures: Arc<AtomicU64>,
+    breaker: StateMachine<ConsecutiveFailures<Exponential>, ()>,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -67,6 +73,12 @@ impl RedisCache {
             prefix: options.key_prefix.clone().into(),
             timeout: options.op_timeout,
             failures: Arc::new(AtomicU64::new(0)),
+            breaker: failsafe::Config::new()
+                .failure_policy(failure_policy::consecutive_failures(
+                    3,
+                    backoff::exponential(Duration::from_secs(1), Duration::from_secs(10)),
+                ))
+                .build(),
         })
     }
 
@@ -75,9 +87,10 @@ impl RedisCache {
         self.failures.load(Ordering::Relaxed)
     }
 
-    /// Checks that Redis answers `PING` in time (for `/health`).
+    /// Checks that Redis answers `PING` in time (for `/health`); bypasses the breaker, so
+    /// health sees a recovery as soon as it happens.
     pub async fn ping(&self) -> anyhow::Result<()> {
-        self.run(|mut conn| async move {
+        self.call(|mut conn| async move {
             redis::cmd("PING")
                 .query_async::<String>(&mut conn)
                 .await
@@ -91,7 +104,24 @@ impl RedisCache {
         format!("{}{key}", self.prefix)
     }
 
+    /// A cache call through the breaker: refused at once while it is open.
     async fn run<T, F, Fut>(&self, f: F) -> anyhow::Result<T>
+    where
+        F: FnOnce(deadpool_redis::Connection) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
+        if !self.breaker.is_call_permitted() {
+            anyhow::bail!("Redis skipped after repeated failures");
+        }
+        let result = self.call(f).await;
+        match &result {
+            Ok(_) => self.breaker.on_success(),
+            Err(_) => self.breaker.on_error(),
+        }
+        result
+    }
+
+    async fn call<T, F, Fut>(&self, f: F) -> anyhow::Result<T>
     where
         F: FnOnce(deadpool_redis::Connection) -> Fut,
         Fut: Future<Output = redis::RedisResult<T>>,
@@ -171,5 +201,56 @@ impl Cache for RedisCache {
         {
             self.failed("delete", &e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A server that accepts connections and never answers: a hung Redis.
+    async fn hung_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        format!("redis://{address}")
+    }
+
+    #[tokio::test]
+    async fn a_hung_redis_is_skipped_after_a_few_timeouts() {
+        let cache = RedisCache::new(&RedisOptions {
+            url: hung_server().await,
+            key_prefix: "t:".into(),
+            op_timeout: Duration::from_millis(100),
+            pool_size: 2,
+        })
+        .unwrap();
+        let keys = ["k".to_owned()];
+        for _ in 0..3 {
+            assert_eq!(cache.get_many(&keys).await, vec![None]);
+        }
+        let started = Instant::now();
+        for _ in 0..20 {
+            assert_eq!(
+                cache.get_many(&keys).await,
+                vec![None],
+                "a skipped cache is a miss"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "skipped calls cost nothing: {:?} for 20",
+            started.elapsed()
+        );
+        assert!(
+            cache.ping().await.is_err(),
+            "health still asks Redis itself"
+        );
     }
 }
