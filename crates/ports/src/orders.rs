@@ -455,6 +455,23 @@ pub fn created_message_id(order_id: OrderId) -> MessageId {
     MessageId::from_uuid(order_id.as_uuid())
 }
 
+/// An order's `order.created`. The order id doubles as the message id, so the sweeper can
+/// re-emit the very same message.
+fn created_message(order: &Order) -> OutboxMessage {
+    let created = OrderCreatedV1 {
+        order_id: order.id(),
+        items: order
+            .items()
+            .iter()
+            .map(|i| OrderedItemV1 {
+                product_id: i.product_id(),
+                quantity: i.quantity().get(),
+            })
+            .collect(),
+    };
+    OutboxMessage::with_id(created_message_id(order.id()), &created, order.created_at())
+}
+
 /// What a sweep did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -551,17 +568,6 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             now,
         )?
         .with_details(request.details);
-        let created = OrderCreatedV1 {
-            order_id: order.id(),
-            items: order
-                .items()
-                .iter()
-                .map(|i| OrderedItemV1 {
-                    product_id: i.product_id(),
-                    quantity: i.quantity().get(),
-                })
-                .collect(),
-        };
         let mut tx = self.store.begin().await?;
         match tx.insert_order(&order).await {
             Err(StoreError::Duplicate) if request.order_id.is_some() => {
@@ -575,13 +581,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         }
         tx.append_history(&HistoryEntry::placed(&order, &request.cause))
             .await?;
-        // The order id doubles as the message id: the sweeper re-emits the very same message.
-        tx.enqueue(&OutboxMessage::with_id(
-            created_message_id(order.id()),
-            &created,
-            now,
-        ))
-        .await?;
+        tx.enqueue(&created_message(&order)).await?;
         tx.commit().await?;
         order.take_events();
         info!(order_id = %order.id(), total = %order.total(), "order placed");
@@ -738,19 +738,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                 continue;
             }
             if reemits < max_reemits {
-                let created = OrderCreatedV1 {
-                    order_id: id,
-                    items: order
-                        .items()
-                        .iter()
-                        .map(|i| OrderedItemV1 {
-                            product_id: i.product_id(),
-                            quantity: i.quantity().get(),
-                        })
-                        .collect(),
-                };
-                let message =
-                    OutboxMessage::with_id(created_message_id(id), &created, order.created_at());
+                let message = created_message(&order);
                 tx.reemit(id, &message).await?;
                 tx.commit().await?;
                 warn!(order_id = %id, attempt = reemits + 1, "order still pending; order.created re-emitted");
