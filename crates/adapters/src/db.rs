@@ -208,6 +208,62 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("corrupt row: {what}"))
 }
 
+/// One transaction of a service's database, as both services' stores use it: the inbox, the
+/// outbox, and a commit that wakes the relay when it enqueued something.
+pub(crate) struct SqlTx {
+    pub(crate) tx: sea_orm::DatabaseTransaction,
+    signal: OutboxSignal,
+    enqueued: bool,
+}
+
+impl SqlTx {
+    pub(crate) async fn begin(
+        db: &DatabaseConnection,
+        signal: &OutboxSignal,
+    ) -> Result<Self, StoreError> {
+        use sea_orm::TransactionTrait;
+        let tx = db
+            .begin()
+            .await
+            .map_err(|e| store_err(e, "failed to begin a transaction"))?;
+        Ok(Self {
+            tx,
+            signal: signal.clone(),
+            enqueued: false,
+        })
+    }
+
+    pub(crate) async fn record_inbox(
+        &self,
+        consumer: &str,
+        message_id: domain::MessageId,
+    ) -> Result<bool, StoreError> {
+        record_inbox(&self.tx, consumer, message_id).await
+    }
+
+    pub(crate) async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        enqueue(&self.tx, message).await?;
+        self.enqueued = true;
+        Ok(())
+    }
+
+    /// Notes that the transaction made outbox rows publishable again.
+    pub(crate) fn mark_enqueued(&mut self) {
+        self.enqueued = true;
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| store_err(e, "failed to commit"))?;
+        if self.enqueued {
+            self.signal.notify();
+        }
+        Ok(())
+    }
+}
+
 /// Inserts `(consumer, message_id)` into the inbox; `false` when it is already there.
 pub(crate) async fn record_inbox<C: ConnectionTrait>(
     conn: &C,

@@ -6,14 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
 use super::entities::{order_items, order_status_history, orders};
-use super::{OutboxSignal, corrupt, enqueue, record_inbox, store_err, to_naive, to_utc};
+use super::{OutboxSignal, SqlTx, corrupt, enqueue, store_err, to_naive, to_utc};
 use domain::{
     Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderDetails, OrderId, OrderNote,
     OrderSnapshot, OrderStatus, ProductId, Quantity, RejectionReason, Shipment, ShippingAddress,
@@ -39,12 +38,6 @@ impl SqlOrderStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
-}
-
-struct SqlOrderTx {
-    tx: DatabaseTransaction,
-    signal: OutboxSignal,
-    enqueued: bool,
 }
 
 /// The stored JSON of a shipping address.
@@ -201,13 +194,13 @@ async fn with_items<C: ConnectionTrait>(
 }
 
 #[async_trait]
-impl OrderTx for SqlOrderTx {
+impl OrderTx for SqlTx {
     async fn record_inbox(
         &mut self,
         consumer: &str,
         message_id: MessageId,
     ) -> Result<bool, StoreError> {
-        record_inbox(&self.tx, consumer, message_id).await
+        SqlTx::record_inbox(self, consumer, message_id).await
     }
 
     async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError> {
@@ -337,7 +330,7 @@ impl OrderTx for SqlOrderTx {
         if republished.rows_affected == 0 {
             enqueue(&self.tx, message).await?;
         }
-        self.enqueued = true;
+        self.mark_enqueued();
         Ok(())
     }
 
@@ -359,36 +352,18 @@ impl OrderTx for SqlOrderTx {
     }
 
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        enqueue(&self.tx, message).await?;
-        self.enqueued = true;
-        Ok(())
+        SqlTx::enqueue(self, message).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx
-            .commit()
-            .await
-            .map_err(|e| store_err(e, "failed to commit"))?;
-        if self.enqueued {
-            self.signal.notify();
-        }
-        Ok(())
+        SqlTx::commit(*self).await
     }
 }
 
 #[async_trait]
 impl OrderStore for SqlOrderStore {
     async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError> {
-        let tx = self
-            .db
-            .begin()
-            .await
-            .map_err(|e| store_err(e, "failed to begin a transaction"))?;
-        Ok(Box::new(SqlOrderTx {
-            tx,
-            signal: self.signal.clone(),
-            enqueued: false,
-        }))
+        Ok(Box::new(SqlTx::begin(&self.db, &self.signal).await?))
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {

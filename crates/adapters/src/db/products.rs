@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
 use super::entities::{order_tombstones, products, stock_adjustments, stock_reservations};
-use super::{OutboxSignal, corrupt, enqueue, record_inbox, store_err, to_naive, to_utc};
+use super::{OutboxSignal, SqlTx, corrupt, store_err, to_naive, to_utc};
 use domain::product::{AdjustmentReason, StockDelta};
 use domain::{
     Currency, MAX_STOCK, MessageId, Money, OrderId, Product, ProductId, ProductName, Quantity,
@@ -77,20 +77,14 @@ fn restore_reservation(row: stock_reservations::Model) -> Result<Reservation, St
     })
 }
 
-struct SqlInventoryTx {
-    tx: DatabaseTransaction,
-    signal: OutboxSignal,
-    enqueued: bool,
-}
-
 #[async_trait]
-impl InventoryTx for SqlInventoryTx {
+impl InventoryTx for SqlTx {
     async fn record_inbox(
         &mut self,
         consumer: &str,
         message_id: MessageId,
     ) -> Result<bool, StoreError> {
-        record_inbox(&self.tx, consumer, message_id).await
+        SqlTx::record_inbox(self, consumer, message_id).await
     }
 
     async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError> {
@@ -409,36 +403,18 @@ impl InventoryTx for SqlInventoryTx {
     }
 
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        enqueue(&self.tx, message).await?;
-        self.enqueued = true;
-        Ok(())
+        SqlTx::enqueue(self, message).await
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        self.tx
-            .commit()
-            .await
-            .map_err(|e| store_err(e, "failed to commit"))?;
-        if self.enqueued {
-            self.signal.notify();
-        }
-        Ok(())
+        SqlTx::commit(*self).await
     }
 }
 
 #[async_trait]
 impl ProductStore for SqlProductStore {
     async fn begin(&self) -> Result<Box<dyn InventoryTx>, StoreError> {
-        let tx = self
-            .db
-            .begin()
-            .await
-            .map_err(|e| store_err(e, "failed to begin a transaction"))?;
-        Ok(Box::new(SqlInventoryTx {
-            tx,
-            signal: self.signal.clone(),
-            enqueued: false,
-        }))
+        Ok(Box::new(SqlTx::begin(&self.db, &self.signal).await?))
     }
 
     async fn find(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
