@@ -56,6 +56,42 @@ impl Background {
     }
 }
 
+/// A built service: its HTTP server bound, its background tasks started.
+pub struct Running {
+    port: u16,
+    server: actix_web::dev::Server,
+    background: Background,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Running {
+    /// A service listening on `port`.
+    pub fn new(port: u16, server: actix_web::dev::Server, background: Background) -> Self {
+        Self {
+            port,
+            server,
+            background,
+        }
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then drains HTTP and the background tasks.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        serve(vec![self.server], self.background, shutdown).await
+    }
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

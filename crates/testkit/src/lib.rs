@@ -195,22 +195,48 @@ impl Default for Isolation {
     }
 }
 
+/// Points one service's shared settings at the test servers, under this test's own names:
+/// free port, database `t_{id}_{service}`, key prefix `t{id}:{service}:`, exchange and queue
+/// prefix `t{id}.`, short retry and poll delays.
+#[allow(clippy::too_many_arguments, reason = "one &mut per settings section")]
+fn isolate(
+    infra: &Infra,
+    iso: &Isolation,
+    service: &str,
+    http: &mut adapters::settings::HttpSettings,
+    database: &mut adapters::settings::DatabaseSettings,
+    redis: &mut adapters::settings::RedisSettings,
+    amqp: &mut adapters::settings::AmqpSettings,
+    outbox: &mut adapters::settings::OutboxSettings,
+) {
+    http.host = "127.0.0.1".into();
+    http.port = 0;
+    http.workers = Some(2);
+    http.shutdown_timeout_secs = 2;
+    http.readiness_drain_ms = 0;
+    database.url = format!("{}/t_{}_{service}", infra.mysql_url, iso.id);
+    database.create_if_missing = true;
+    redis.url = infra.redis_url.clone();
+    redis.key_prefix = format!("t{}:{service}:", iso.id);
+    amqp.url = infra.amqp_url.clone();
+    amqp.prefix = format!("t{}.", iso.id);
+    amqp.retry_delay_ms = 200;
+    outbox.poll_interval_ms = 200;
+}
+
 /// Product service settings for a test.
 pub fn product_settings(infra: &Infra, iso: &Isolation) -> product_service::Settings {
     let mut s = product_service::Settings::defaults().expect("product defaults must load");
-    s.http.host = "127.0.0.1".into();
-    s.http.port = 0;
-    s.http.workers = Some(2);
-    s.http.shutdown_timeout_secs = 2;
-    s.http.readiness_drain_ms = 0;
-    s.database.url = format!("{}/t_{}_product", infra.mysql_url, iso.id);
-    s.database.create_if_missing = true;
-    s.redis.url = infra.redis_url.clone();
-    s.redis.key_prefix = format!("t{}:product:", iso.id);
-    s.amqp.url = infra.amqp_url.clone();
-    s.amqp.prefix = format!("t{}.", iso.id);
-    s.amqp.retry_delay_ms = 200;
-    s.outbox.poll_interval_ms = 200;
+    isolate(
+        infra,
+        iso,
+        "product",
+        &mut s.http,
+        &mut s.database,
+        &mut s.redis,
+        &mut s.amqp,
+        &mut s.outbox,
+    );
     s
 }
 
@@ -221,19 +247,16 @@ pub fn order_settings(
     product_url: &str,
 ) -> order_service::Settings {
     let mut s = order_service::Settings::defaults().expect("order defaults must load");
-    s.http.host = "127.0.0.1".into();
-    s.http.port = 0;
-    s.http.workers = Some(2);
-    s.http.shutdown_timeout_secs = 2;
-    s.http.readiness_drain_ms = 0;
-    s.database.url = format!("{}/t_{}_order", infra.mysql_url, iso.id);
-    s.database.create_if_missing = true;
-    s.redis.url = infra.redis_url.clone();
-    s.redis.key_prefix = format!("t{}:order:", iso.id);
-    s.amqp.url = infra.amqp_url.clone();
-    s.amqp.prefix = format!("t{}.", iso.id);
-    s.amqp.retry_delay_ms = 200;
-    s.outbox.poll_interval_ms = 200;
+    isolate(
+        infra,
+        iso,
+        "order",
+        &mut s.http,
+        &mut s.database,
+        &mut s.redis,
+        &mut s.amqp,
+        &mut s.outbox,
+    );
     s.product_service.url = product_url.to_owned();
     s
 }
@@ -262,7 +285,7 @@ pub async fn spawn_system_with(
     let mut ps = product_settings(&infra, &iso);
     product(&mut ps);
     let product_db_url = ps.database.url.clone();
-    let product_app = product_service::Application::build(ps)
+    let product_app = product_service::build(ps)
         .await
         .expect("the product service must start");
     let product = ServiceHandle::spawn(product_app.port(), |stopped| {
@@ -273,7 +296,7 @@ pub async fn spawn_system_with(
     let mut os = order_settings(&infra, &iso, &product.base_url);
     order(&mut os);
     let order_db_url = os.database.url.clone();
-    let order_app = order_service::Application::build(os)
+    let order_app = order_service::build(os)
         .await
         .expect("the order service must start");
     let order = ServiceHandle::spawn(order_app.port(), |stopped| {

@@ -4,7 +4,7 @@
 //!
 //! Layout:
 //! - [`settings`]: configuration (`config/default.toml`, `APP__*` overrides).
-//! - [`startup`]: the composition root, [`Application`].
+//! - [`startup`]: the composition root: [`build`] makes an [`Application`].
 //! - [`api`]: HTTP handlers; [`dto`]: their bodies; [`openapi`]: the generated document.
 
 pub mod api;
@@ -14,4 +14,4 @@ pub mod settings;
 pub mod startup;
 
 pub use settings::Settings;
-pub use startup::Application;
+pub use startup::{Application, build};

@@ -2,7 +2,7 @@
 
 use adapters::cli::ServiceBinary;
 use adapters::db::OrderMigrator;
-use order_service::{Application, Settings};
+use order_service::{Settings, build};
 use utoipa::OpenApi;
 
 struct Binary;
@@ -24,7 +24,7 @@ impl ServiceBinary for Binary {
     }
 
     async fn serve(settings: Settings) -> anyhow::Result<()> {
-        Application::build(settings)
+        build(settings)
             .await?
             .run_until_stopped(adapters::runtime::shutdown_signal())
             .await

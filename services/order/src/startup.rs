@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
 use utoipa::OpenApi;
@@ -87,96 +86,65 @@ pub async fn run_sweeper(
 }
 
 /// A built, listening order service.
-pub struct Application {
-    port: u16,
-    server: Server,
-    background: Background,
-}
+pub type Application = adapters::runtime::Running;
 
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
+/// Connects to every dependency, applies migrations, declares the topology, binds the
+/// listener (port 0 picks a free port) and starts the background tasks.
+pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
+    let conn = wiring::open_database::<OrderMigrator>(&settings.database).await?;
+    let signal = OutboxSignal::new();
+    let cache = RedisCache::new(&settings.redis.options())?;
+    let peer = &settings.product_service;
+    let catalog_client = HttpProductCatalog::new(
+        &peer.url,
+        Duration::from_millis(peer.connect_timeout_ms),
+        Duration::from_millis(peer.timeout_ms),
+    )?;
+    let catalog: Arc<dyn ProductCatalog> = Arc::new(CachedCatalog::new(
+        cache.clone(),
+        ResilientCatalog::new(catalog_client.clone(), ResilienceOptions::default()),
+        Duration::from_secs(settings.redis.ttl_secs),
+        Duration::from_secs(settings.redis.negative_ttl_secs),
+    ));
+    let orders: Arc<Orders> = Arc::new(OrderService::new(
+        SqlOrderStore::new(conn.clone(), signal.clone()),
+        catalog,
+        currency,
+    ));
 
-impl Application {
-    /// Connects to every dependency, applies migrations, declares the topology, binds the
-    /// listener (port 0 picks a free port) and starts the background tasks.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
-        let conn = wiring::open_database::<OrderMigrator>(&settings.database).await?;
-        let signal = OutboxSignal::new();
-        let cache = RedisCache::new(&settings.redis.options())?;
-        let peer = &settings.product_service;
-        let catalog_client = HttpProductCatalog::new(
-            &peer.url,
-            Duration::from_millis(peer.connect_timeout_ms),
-            Duration::from_millis(peer.timeout_ms),
-        )?;
-        let catalog: Arc<dyn ProductCatalog> = Arc::new(CachedCatalog::new(
-            cache.clone(),
-            ResilientCatalog::new(catalog_client.clone(), ResilienceOptions::default()),
-            Duration::from_secs(settings.redis.ttl_secs),
-            Duration::from_secs(settings.redis.negative_ttl_secs),
-        ));
-        let orders: Arc<Orders> = Arc::new(OrderService::new(
-            SqlOrderStore::new(conn.clone(), signal.clone()),
-            catalog,
-            currency,
-        ));
+    let mut background = Background::new();
+    background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
+    let messaging = wiring::start_messaging(
+        SERVICE,
+        &settings.amqp,
+        &settings.outbox,
+        &conn,
+        signal,
+        orders.clone(),
+        &mut background,
+    )
+    .await?;
+    let mut checks = wiring::standard_checks(&conn, &cache, &messaging.publisher);
+    checks.push(HealthCheck::optional("product_service", move || {
+        let client = catalog_client.clone();
+        async move { client.ping().await }
+    }));
 
-        let mut background = Background::new();
-        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
-        let messaging = wiring::start_messaging(
-            SERVICE,
-            &settings.amqp,
-            &settings.outbox,
-            &conn,
-            signal,
-            orders.clone(),
-            &mut background,
-        )
-        .await?;
-        let mut checks = wiring::standard_checks(&conn, &cache, &messaging.publisher);
-        checks.push(HealthCheck::optional("product_service", move || {
-            let client = catalog_client.clone();
-            async move { client.ping().await }
-        }));
+    let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
+    background.spawn(
+        "stuck-order-sweeper",
+        run_sweeper(orders.clone(), settings.sweeper.clone(), background.token()),
+    );
 
-        let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
-        background.spawn(
-            "stuck-order-sweeper",
-            run_sweeper(orders.clone(), settings.sweeper.clone(), background.token()),
-        );
-
-        let (listener, port) = wiring::bind(&settings.http)?;
-        let server = wiring::http_server(
-            listener,
-            &settings.http,
-            background.readiness(),
-            messaging.dead_letters,
-            routes(orders, HealthChecks(Arc::new(checks)), idempotency),
-        )?;
-        tracing::info!(port, "order service listening");
-        Ok(Self {
-            port,
-            server,
-            background,
-        })
-    }
-
-    /// The bound port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves until `shutdown` resolves, then drains HTTP and the background tasks.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        adapters::runtime::serve(vec![self.server], self.background, shutdown).await
-    }
+    let (listener, port) = wiring::bind(&settings.http)?;
+    let server = wiring::http_server(
+        listener,
+        &settings.http,
+        background.readiness(),
+        messaging.dead_letters,
+        routes(orders, HealthChecks(Arc::new(checks)), idempotency),
+    )?;
+    tracing::info!(port, "order service listening");
+    Ok(Application::new(port, server, background))
 }

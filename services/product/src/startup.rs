@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
 use actix_web::web;
 use anyhow::Context;
 use utoipa::OpenApi;
@@ -70,80 +69,49 @@ pub fn cache_policy(redis: &adapters::settings::RedisSettings) -> CachePolicy {
 }
 
 /// A built, listening product service.
-pub struct Application {
-    port: u16,
-    server: Server,
-    background: Background,
-}
+pub type Application = adapters::runtime::Running;
 
-impl std::fmt::Debug for Application {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application")
-            .field("port", &self.port)
-            .finish_non_exhaustive()
-    }
-}
+/// Connects to every dependency, applies migrations, declares the topology, binds the
+/// listener (port 0 picks a free port) and starts the background tasks.
+pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
+    let conn = wiring::open_database::<ProductMigrator>(&settings.database).await?;
+    let signal = OutboxSignal::new();
+    let cache = RedisCache::new(&settings.redis.options())?;
+    let products: Arc<Products> = Arc::new(ProductService::new(
+        SqlProductStore::new(conn.clone(), signal.clone()),
+        Arc::new(cache.clone()),
+        cache_policy(&settings.redis),
+    ));
 
-impl Application {
-    /// Connects to every dependency, applies migrations, declares the topology, binds the
-    /// listener (port 0 picks a free port) and starts the background tasks.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
-        let conn = wiring::open_database::<ProductMigrator>(&settings.database).await?;
-        let signal = OutboxSignal::new();
-        let cache = RedisCache::new(&settings.redis.options())?;
-        let products: Arc<Products> = Arc::new(ProductService::new(
-            SqlProductStore::new(conn.clone(), signal.clone()),
-            Arc::new(cache.clone()),
-            cache_policy(&settings.redis),
-        ));
+    let mut background = Background::new();
+    background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
+    let messaging = wiring::start_messaging(
+        SERVICE,
+        &settings.amqp,
+        &settings.outbox,
+        &conn,
+        signal,
+        products.clone(),
+        &mut background,
+    )
+    .await?;
+    let checks = HealthChecks(Arc::new(wiring::standard_checks(
+        &conn,
+        &cache,
+        &messaging.publisher,
+    )));
 
-        let mut background = Background::new();
-        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
-        let messaging = wiring::start_messaging(
-            SERVICE,
-            &settings.amqp,
-            &settings.outbox,
-            &conn,
-            signal,
-            products.clone(),
-            &mut background,
-        )
-        .await?;
-        let checks = HealthChecks(Arc::new(wiring::standard_checks(
-            &conn,
-            &cache,
-            &messaging.publisher,
-        )));
+    let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
 
-        let idempotency = wiring::idempotency(&settings.idempotency, &conn, &mut background);
-
-        let (listener, port) = wiring::bind(&settings.http)?;
-        let server = wiring::http_server(
-            listener,
-            &settings.http,
-            background.readiness(),
-            messaging.dead_letters,
-            routes(products, currency, checks, idempotency),
-        )?;
-        tracing::info!(port, "product service listening");
-        Ok(Self {
-            port,
-            server,
-            background,
-        })
-    }
-
-    /// The bound port.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves until `shutdown` resolves, then drains HTTP and the background tasks.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        adapters::runtime::serve(vec![self.server], self.background, shutdown).await
-    }
+    let (listener, port) = wiring::bind(&settings.http)?;
+    let server = wiring::http_server(
+        listener,
+        &settings.http,
+        background.readiness(),
+        messaging.dead_letters,
+        routes(products, currency, checks, idempotency),
+    )?;
+    tracing::info!(port, "product service listening");
+    Ok(Application::new(port, server, background))
 }
