@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run run-services test test-only test-standalone flow lint fmt openapi infra-up infra-down stack-up stack-down stack-config
+.PHONY: help run run-services test test-only test-standalone chaos flow lint fmt openapi infra-up infra-down stack-up stack-down stack-config
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -16,6 +16,9 @@ run-services: ## both services as separate processes on local MariaDB, Redis and
 test: ## every test: real MariaDB/Redis/RabbitMQ (started and stopped here), standalone, browser
 	deploy/local-infra/with-infra.sh $(CARGO) test --workspace --all-targets
 	deploy/examples/standalone-checks.sh
+
+chaos: ## the chaos harness: real servers and services, process faults, invariants (ARGS=scenario numbers)
+	deploy/chaos/run.sh $(ARGS)
 
 test-standalone: ## the example flow and the Swagger UI browser check against the standalone binary
 	deploy/examples/standalone-checks.sh

@@ -41,6 +41,7 @@ pub async fn main<B: ServiceBinary>() -> anyhow::Result<()> {
     match command.as_str() {
         "serve" => {
             crate::telemetry::init(B::NAME);
+            crate::fault::init()?;
             B::serve(B::load()?).await
         }
         "migrate" => {

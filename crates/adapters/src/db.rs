@@ -257,6 +257,7 @@ impl SqlTx {
             .commit()
             .await
             .map_err(|e| store_err(e, "failed to commit"))?;
+        crate::fault::crash_point("tx.after_commit");
         if self.enqueued {
             self.signal.notify();
         }

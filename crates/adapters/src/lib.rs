@@ -16,6 +16,7 @@
 //!   bodies with per-field errors, cursors, health.
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
 //! - [`telemetry`]: JSON logs through tracing.
+//! - [`fault`]: fault points for the chaos harness (compiled only with `fault-points`).
 //! - [`wiring`]: composition steps both services share (database, messaging, health).
 
 pub mod amqp;
@@ -23,6 +24,7 @@ pub mod bus;
 pub mod catalog_client;
 pub mod cli;
 pub mod db;
+pub mod fault;
 pub mod http;
 pub mod local_catalog;
 pub mod memory_cache;

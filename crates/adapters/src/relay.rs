@@ -77,6 +77,7 @@ pub async fn publish_once(
             }
         }
     }
+    crate::fault::crash_point("relay.after_confirm");
     batch.mark_published(&confirmed).await?;
     batch.commit().await?;
     debug!(

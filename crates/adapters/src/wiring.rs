@@ -183,7 +183,7 @@ where
     let readiness = web::Data::new(readiness);
     let dead_letters = web::Data::new(dead_letters);
     let mut server = HttpServer::new(move || {
-        App::new()
+        let app = App::new()
             .configure(crate::http::configure_extractors)
             .app_data(readiness.clone())
             .app_data(dead_letters.clone())
@@ -191,7 +191,10 @@ where
             .service(crate::http::dead_letters::list_dead_letters)
             .service(crate::http::dead_letters::replay_dead_letters)
             .configure(routes.clone())
-            .default_service(web::to(crate::http::not_found))
+            .default_service(web::to(crate::http::not_found));
+        #[cfg(feature = "fault-points")]
+        let app = app.wrap(actix_web::middleware::from_fn(crate::fault::http_faults));
+        app
     })
     .disable_signals()
     .shutdown_timeout(http.shutdown_timeout_secs);

@@ -289,7 +289,10 @@ impl Consumer {
                 HandleOutcome::Retry("the handler panicked".to_owned())
             });
         let settled = match outcome {
-            HandleOutcome::Ack => delivery.ack(BasicAckOptions::default()).await,
+            HandleOutcome::Ack => {
+                crate::fault::crash_point("consumer.before_ack");
+                delivery.ack(BasicAckOptions::default()).await
+            }
             HandleOutcome::DeadLetter(reason) => {
                 tracing::warn!(%reason, "dead-lettering message");
                 delivery.reject(BasicRejectOptions { requeue: false }).await

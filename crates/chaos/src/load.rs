@@ -1,0 +1,318 @@
+//! Load as a well-behaved client drives it: every order carries its own `Idempotency-Key` and is
+//! retried with that key on connection errors, timeouts, `409` (a retry while the first run is
+//! in flight) and `5xx`, until it is acknowledged (`201`), refused (another `4xx`) or the client
+//! gives up.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use rand::Rng;
+use serde_json::{Value, json};
+
+/// One order a customer wants placed.
+#[derive(Debug, Clone)]
+pub struct OrderSpec {
+    /// Unique per logical order: a stored order with a repeated customer is a duplicate.
+    pub customer: String,
+    /// `(product id, quantity)`.
+    pub items: Vec<(String, u32)>,
+}
+
+/// How one logical order ended for the client.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `201`, with the order id.
+    Acked {
+        /// The order id.
+        id: String,
+    },
+    /// Another `4xx`.
+    Refused {
+        /// Status.
+        status: u16,
+        /// Problem body.
+        body: String,
+    },
+    /// Still failing when the client gave up.
+    GaveUp {
+        /// The last error.
+        last: String,
+    },
+}
+
+/// What a batch of orders gave.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Logical orders sent.
+    pub sent: usize,
+    /// Acknowledged: `(customer, order id)`.
+    pub acked: Vec<(String, String)>,
+    /// Refused with a 4xx.
+    pub refused: Vec<(u16, String)>,
+    /// Given up.
+    pub gave_up: Vec<String>,
+    /// Requests sent beyond the first of each order.
+    pub retries: usize,
+    /// Answers by status (0 for a transport error).
+    pub statuses: BTreeMap<u16, usize>,
+    /// Wall time of the batch.
+    pub elapsed: Duration,
+}
+
+/// How the load is sent.
+#[derive(Debug, Clone)]
+pub struct LoadShape {
+    /// Orders in flight at once.
+    pub concurrency: usize,
+    /// Pause between starting two orders (`None`: as fast as the concurrency allows).
+    pub pace: Option<Duration>,
+    /// A client gives an order up after retrying this long.
+    pub give_up_after: Duration,
+}
+
+/// The HTTP client every scenario uses.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(2))
+        .pool_max_idle_per_host(64)
+        .build()
+        .context("HTTP client")
+}
+
+/// Places every order of `specs`, spreading them over `targets` (order service base URLs).
+pub async fn place_orders(
+    http: &reqwest::Client,
+    targets: &[String],
+    specs: Vec<OrderSpec>,
+    shape: &LoadShape,
+) -> LoadReport {
+    let started = Instant::now();
+    let targets = Arc::new(targets.to_vec());
+    let sent = specs.len();
+    let pace = shape.pace;
+    let ticks = futures_util::stream::iter(specs.into_iter().enumerate()).then(|item| async move {
+        if let Some(pace) = pace {
+            tokio::time::sleep(pace).await;
+        }
+        item
+    });
+    let results: Vec<(Outcome, usize, Vec<u16>, String)> = ticks
+        .map(|(n, spec)| {
+            let http = http.clone();
+            let targets = targets.clone();
+            let give_up_after = shape.give_up_after;
+            async move {
+                let customer = spec.customer.clone();
+                let (outcome, attempts, statuses) =
+                    place_one(&http, &targets, n, &spec, give_up_after).await;
+                (outcome, attempts, statuses, customer)
+            }
+        })
+        .buffer_unordered(shape.concurrency)
+        .collect()
+        .await;
+    let mut report = LoadReport {
+        sent,
+        ..LoadReport::default()
+    };
+    for (outcome, attempts, statuses, customer) in results {
+        report.retries += attempts.saturating_sub(1);
+        for status in statuses {
+            *report.statuses.entry(status).or_default() += 1;
+        }
+        match outcome {
+            Outcome::Acked { id } => report.acked.push((customer, id)),
+            Outcome::Refused { status, body } => report.refused.push((status, body)),
+            Outcome::GaveUp { last } => report.gave_up.push(last),
+        }
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+/// One logical order, retried under one key; the replica is chosen per attempt.
+async fn place_one(
+    http: &reqwest::Client,
+    targets: &[String],
+    n: usize,
+    spec: &OrderSpec,
+    give_up_after: Duration,
+) -> (Outcome, usize, Vec<u16>) {
+    let key = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "customer_id": spec.customer,
+        "items": spec.items.iter().map(|(p, q)| json!({"product_id": p, "quantity": q})).collect::<Vec<_>>(),
+    });
+    let deadline = Instant::now() + give_up_after;
+    let mut statuses = Vec::new();
+    let mut attempts = 0;
+    loop {
+        let target = &targets[(n + attempts) % targets.len()];
+        attempts += 1;
+        let reply = http
+            .post(format!("{target}/orders"))
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await;
+        let (last, pause) = match reply {
+            Ok(reply) => {
+                let status = reply.status().as_u16();
+                statuses.push(status);
+                let retry_after = reply
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let text = reply.text().await.unwrap_or_default();
+                match status {
+                    201 => {
+                        let id = serde_json::from_str::<Value>(&text)
+                            .ok()
+                            .and_then(|v| v["id"].as_str().map(str::to_owned));
+                        return match id {
+                            Some(id) => (Outcome::Acked { id }, attempts, statuses),
+                            None => (
+                                Outcome::Refused {
+                                    status,
+                                    body: format!("201 without an id: {text}"),
+                                },
+                                attempts,
+                                statuses,
+                            ),
+                        };
+                    }
+                    409 | 429 | 500..=599 => (
+                        format!("{status}: {text}"),
+                        retry_after.map(|s| Duration::from_secs(s).min(Duration::from_secs(1))),
+                    ),
+                    _ => {
+                        return (Outcome::Refused { status, body: text }, attempts, statuses);
+                    }
+                }
+            }
+            Err(e) => {
+                statuses.push(0);
+                (format!("{e}"), None)
+            }
+        };
+        if Instant::now() >= deadline {
+            return (Outcome::GaveUp { last }, attempts, statuses);
+        }
+        let pause =
+            pause.unwrap_or_else(|| Duration::from_millis(rand::rng().random_range(100..300)));
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// Creates a product and returns its id.
+pub async fn create_product(
+    http: &reqwest::Client,
+    product_url: &str,
+    name: &str,
+    price: &str,
+    stock: u32,
+) -> anyhow::Result<String> {
+    let reply = http
+        .post(format!("{product_url}/products"))
+        .json(&json!({"name": name, "price": price, "stock": stock}))
+        .send()
+        .await
+        .context("POST /products")?;
+    let status = reply.status();
+    let body: Value = reply.json().await.context("product body")?;
+    if status.as_u16() != 201 {
+        bail!("POST /products answered {status}: {body}");
+    }
+    body["id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("a product id")
+}
+
+/// `POST /admin/cache/warmup` on an order service: its price cache then holds `ids`.
+pub async fn warm_prices(
+    http: &reqwest::Client,
+    order_url: &str,
+    ids: &[String],
+) -> anyhow::Result<()> {
+    let reply = http
+        .post(format!("{order_url}/admin/cache/warmup"))
+        .json(&json!({"product_ids": ids}))
+        .send()
+        .await
+        .context("POST /admin/cache/warmup")?;
+    if !reply.status().is_success() {
+        bail!(
+            "warm-up answered {}: {}",
+            reply.status(),
+            reply.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// One `GET` with its status and latency (status 0: transport error).
+pub async fn timed_get(http: &reqwest::Client, url: &str) -> (u16, Duration, String) {
+    let started = Instant::now();
+    match http.get(url).send().await {
+        Ok(reply) => {
+            let status = reply.status().as_u16();
+            let body = reply.text().await.unwrap_or_default();
+            (status, started.elapsed(), body)
+        }
+        Err(e) => (0, started.elapsed(), e.to_string()),
+    }
+}
+
+/// One order without retries: status, latency, `Retry-After`, body.
+pub async fn try_order(
+    http: &reqwest::Client,
+    order_url: &str,
+    product_id: &str,
+) -> (u16, Duration, Option<String>, String) {
+    let started = Instant::now();
+    let reply = http
+        .post(format!("{order_url}/orders"))
+        .json(&json!({"items": [{"product_id": product_id, "quantity": 1}]}))
+        .send()
+        .await;
+    match reply {
+        Ok(reply) => {
+            let status = reply.status().as_u16();
+            let retry_after = reply
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let content_type = reply
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            let body = reply.text().await.unwrap_or_default();
+            (
+                status,
+                started.elapsed(),
+                retry_after,
+                format!("{content_type} {body}"),
+            )
+        }
+        Err(e) => (0, started.elapsed(), None, e.to_string()),
+    }
+}
+
+/// Latency percentile of `samples` (p in 0..=100).
+pub fn percentile(samples: &[Duration], p: usize) -> Duration {
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() - 1) * p) / 100]
+}
