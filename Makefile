@@ -32,6 +32,7 @@ test-only: ## run the tests against servers named by TEST_MYSQL_URL/TEST_REDIS_U
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p adapters --features fault-points --all-targets -- -D warnings
 
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -25,6 +25,14 @@ impl Verdict {
         self.figures.push((name.to_owned(), value.to_string()));
     }
 
+    /// A recorded figure, or `-`.
+    pub fn get(&self, name: &str) -> &str {
+        self.figures
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("-", |(_, v)| v.as_str())
+    }
+
     /// Records a violation unless `holds`.
     pub fn require(&mut self, holds: bool, what: impl FnOnce() -> String) {
         if !holds {

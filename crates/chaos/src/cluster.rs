@@ -310,11 +310,16 @@ impl Supervised {
         let token = stop.clone();
         let task = tokio::spawn(async move {
             let mut restarts = Restarts::default();
+            let next_kill = || {
+                tokio::time::Instant::now()
+                    + kill_every
+                        .clone()
+                        .map(|range| rand::rng().random_range(range))
+                        .unwrap_or(Duration::from_secs(24 * 3600))
+            };
+            // The kill timer runs on its own: crashes at fault points do not postpone it.
+            let mut kill_at = next_kill();
             loop {
-                let pause = kill_every
-                    .clone()
-                    .map(|range| rand::rng().random_range(range))
-                    .unwrap_or(Duration::from_secs(3600));
                 enum Event {
                     Stop,
                     Died,
@@ -323,7 +328,7 @@ impl Supervised {
                 let event = tokio::select! {
                     _ = token.cancelled() => Event::Stop,
                     _ = service.exited() => Event::Died,
-                    _ = tokio::time::sleep(pause) => Event::KillTime,
+                    _ = tokio::time::sleep_until(kill_at) => Event::KillTime,
                 };
                 match event {
                     Event::Stop => break,
@@ -334,6 +339,7 @@ impl Supervised {
                     Event::KillTime => {
                         service.kill().await;
                         restarts.kills += 1;
+                        kill_at = next_kill();
                     }
                 }
                 // A start can itself hit a fault point (the relay publishes the backlog at

@@ -62,6 +62,21 @@ pub struct LoadReport {
     pub elapsed: Duration,
 }
 
+impl LoadReport {
+    /// Adds a later batch's outcomes to this one's.
+    pub fn absorb(&mut self, later: LoadReport) {
+        self.sent += later.sent;
+        self.acked.extend(later.acked);
+        self.refused.extend(later.refused);
+        self.gave_up.extend(later.gave_up);
+        self.retries += later.retries;
+        for (status, n) in later.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.elapsed += later.elapsed;
+    }
+}
+
 /// How the load is sent.
 #[derive(Debug, Clone)]
 pub struct LoadShape {

@@ -40,6 +40,10 @@ async fn main() -> ExitCode {
         }
     };
     let mut report = String::new();
+    let mut summary = format!(
+        "{:<3} {:<6} {:>6} {:>6} {:>9} {:>8} {:>5} {:>8} {:>7}\n",
+        "#", "result", "sent", "acked", "confirmed", "rejected", "dups", "settle", "failed reads"
+    );
     let mut failed = Vec::new();
     let started = Instant::now();
     for (n, name, run) in scenarios::all() {
@@ -54,15 +58,32 @@ async fn main() -> ExitCode {
         match verdict {
             Ok(verdict) => {
                 text.push_str(&verdict.render());
-                if verdict.violations.is_empty() {
-                    text.push_str("  PASS\n");
+                let result = if verdict.violations.is_empty() {
+                    "PASS"
                 } else {
-                    text.push_str("  FAIL\n");
                     failed.push(n);
-                }
+                    "FAIL"
+                };
+                let _ = writeln!(text, "  {result}");
+                let reads = match verdict.get("failed product reads") {
+                    "-" => verdict.get("failed reads (GET each acked order)"),
+                    product_reads => product_reads,
+                };
+                let _ = writeln!(
+                    summary,
+                    "{n:<3} {result:<6} {:>6} {:>6} {:>9} {:>8} {:>5} {:>8} {:>7}",
+                    verdict.get("orders sent"),
+                    verdict.get("acknowledged (201)"),
+                    verdict.get("confirmed"),
+                    verdict.get("rejected"),
+                    verdict.get("duplicate orders"),
+                    verdict.get("time to settle after the load"),
+                    reads,
+                );
             }
             Err(e) => {
                 let _ = writeln!(text, "    ERROR: {e:#}\n  FAIL");
+                let _ = writeln!(summary, "{n:<3} ERROR");
                 failed.push(n);
             }
         }
@@ -70,6 +91,8 @@ async fn main() -> ExitCode {
         report.push_str(&text);
         report.push('\n');
     }
+    println!("\n{summary}");
+    report.push_str(&summary);
     let _ = writeln!(
         report,
         "total {:.0} s; service logs in {}",

@@ -26,7 +26,7 @@ const PRODUCT_TIMEOUT_MS: u64 = 2000;
 pub type Scenario = (
     u32,
     &'static str,
-    fn(&Env) -> futures_util::future::BoxFuture<'_, anyhow::Result<Verdict>>,
+    fn(&Env) -> futures_util::future::LocalBoxFuture<'_, anyhow::Result<Verdict>>,
 );
 
 /// Every scenario, in order.
@@ -220,13 +220,33 @@ impl Stage {
         let settled = dbs.wait_settled(SETTLE_BOUND).await?;
         load_figures(report, verdict);
         match settled {
-            Some(t) => verdict.figure("time to settle", format!("{:.1} s", t.as_secs_f64())),
+            Some(t) => verdict.figure(
+                "time to settle after the load",
+                format!("{:.1} s", t.as_secs_f64()),
+            ),
             None => verdict.violations.push(format!(
                 "orders still pending {SETTLE_BOUND:?} after the faults"
             )),
         }
         let statuses = dbs.statuses().await?;
+        let count = |prefix: &str| -> i64 {
+            statuses
+                .iter()
+                .filter(|(s, _)| s.starts_with(prefix))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        verdict.figure("confirmed", count("confirmed"));
+        verdict.figure("rejected", count("rejected"));
         verdict.figure("orders by status", format_statuses(&statuses));
+        let (failed, pending) = read_back(&self.http, &order.url(), &report.acked).await;
+        verdict.figure("failed reads (GET each acked order)", failed);
+        verdict.require(failed == 0, || {
+            format!("{failed} acknowledged orders could not be read back")
+        });
+        verdict.require(settled.is_none() || pending == 0, || {
+            format!("{pending} orders read back as pending although the database settled")
+        });
         check::verify(
             &dbs,
             &self.http,
@@ -244,6 +264,38 @@ impl Stage {
         )
         .await
     }
+}
+
+/// Reads every acknowledged order back through the API: `(failed reads, still pending)`.
+async fn read_back(
+    http: &reqwest::Client,
+    order_url: &str,
+    acked: &[(String, String)],
+) -> (usize, usize) {
+    use futures_util::StreamExt;
+    let urls: Vec<String> = acked
+        .iter()
+        .map(|(_, id)| format!("{order_url}/orders/{id}"))
+        .collect();
+    let answers: Vec<(u16, String)> = futures_util::stream::iter(urls)
+        .map(|url| {
+            let http = http.clone();
+            async move {
+                let (status, _, body) = load::timed_get(&http, &url).await;
+                (status, body)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let failed = answers.iter().filter(|(s, _)| *s != 200).count();
+    let pending = answers
+        .iter()
+        .filter(|(_, body)| {
+            serde_json::from_str::<serde_json::Value>(body).is_ok_and(|v| v["status"] == "pending")
+        })
+        .count();
+    (failed, pending)
 }
 
 fn format_statuses(statuses: &BTreeMap<String, i64>) -> String {
@@ -536,10 +588,7 @@ async fn broker_stopped(env: &Env) -> anyhow::Result<Verdict> {
     )
     .await;
     let mut all = report;
-    all.sent += after.sent;
-    all.acked.extend(after.acked);
-    all.refused.extend(after.refused);
-    all.gave_up.extend(after.gave_up);
+    all.absorb(after);
     stage
         .settle_and_verify(&order, &product, &all, &[], &mut verdict)
         .await?;
@@ -586,7 +635,9 @@ async fn redis_stopped(env: &Env) -> anyhow::Result<Verdict> {
         &shape,
     );
     let env2 = env.clone();
-    let (http, order_url) = (stage.http.clone(), order.url());
+    let (http, order_url, product_url) = (stage.http.clone(), order.url(), product.url());
+    let probe = products[0].clone();
+    let probe_key = format!("{}:product:product:{probe}", stage.tag);
     let faults = async move {
         tokio::time::sleep(Duration::from_secs(4)).await;
         let hung_at = Instant::now();
@@ -601,11 +652,38 @@ async fn redis_stopped(env: &Env) -> anyhow::Result<Verdict> {
         let stopped_at = Instant::now();
         tokio::time::sleep(Duration::from_secs(8)).await;
         env2.infra(&["up"]).await?;
-        anyhow::Ok((hung_at, resumed_at, stopped_at, Instant::now(), while_hung))
+        let back_at = Instant::now();
+        // The cache is used again: reads put the product back into Redis.
+        let pool = deadpool_redis::Config::from_url(&env2.redis_url)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .context("Redis pool")?;
+        let mut cached_after = None;
+        while back_at.elapsed() < Duration::from_secs(60) {
+            load::timed_get(&http, &format!("{product_url}/products/{probe}")).await;
+            let mut conn = pool.get().await.context("Redis connection")?;
+            let exists: bool = deadpool_redis::redis::cmd("EXISTS")
+                .arg(&probe_key)
+                .query_async(&mut conn)
+                .await
+                .context("EXISTS")?;
+            if exists {
+                cached_after = Some(back_at.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        anyhow::Ok((
+            hung_at,
+            resumed_at,
+            stopped_at,
+            back_at,
+            while_hung,
+            cached_after,
+        ))
     };
     let (report, faults) = tokio::join!(writes, faults);
     stop_reads.cancel();
-    let (hung_at, resumed_at, stopped_at, back_at, while_hung) = faults?;
+    let (hung_at, resumed_at, stopped_at, back_at, while_hung, cached_after) = faults?;
     let mut samples = Vec::new();
     for r in readers {
         samples.extend(r.await.context("a reader panicked")?);
@@ -613,7 +691,7 @@ async fn redis_stopped(env: &Env) -> anyhow::Result<Verdict> {
     let mut verdict = Verdict::default();
     let failed: Vec<_> = samples.iter().filter(|(_, s, _)| *s != 200).collect();
     verdict.figure("product reads", samples.len());
-    verdict.figure("failed reads", failed.len());
+    verdict.figure("failed product reads", failed.len());
     verdict.require(failed.is_empty(), || {
         format!(
             "{} reads failed, e.g. status {:?}",
@@ -652,38 +730,15 @@ async fn redis_stopped(env: &Env) -> anyhow::Result<Verdict> {
     verdict.require(while_hung == (200, "degraded".to_owned()), || {
         format!("/health with Redis hung: {while_hung:?}, expected 200 degraded")
     });
-    // The cache is used again: a read puts the product back into Redis.
-    let pool = deadpool_redis::Config::from_url(&env.redis_url)
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-        .context("Redis pool")?;
-    let key = format!("{}:product:product:{}", stage.tag, products[0]);
-    let started = Instant::now();
-    let mut cached = false;
-    while started.elapsed() < Duration::from_secs(60) {
-        load::timed_get(
-            &stage.http,
-            &format!("{}/products/{}", product.url(), products[0]),
-        )
-        .await;
-        let mut conn = pool.get().await.context("Redis connection")?;
-        let exists: bool = deadpool_redis::redis::cmd("EXISTS")
-            .arg(&key)
-            .query_async(&mut conn)
-            .await
-            .context("EXISTS")?;
-        if exists {
-            cached = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    match cached_after {
+        Some(t) => verdict.figure(
+            "cache in use again after restart",
+            format!("{:.1} s", t.as_secs_f64()),
+        ),
+        None => verdict.violations.push(
+            "the product cache was not used again within 60 s of Redis coming back".to_owned(),
+        ),
     }
-    verdict.figure(
-        "cache in use again after",
-        format!("{:.1} s", started.elapsed().as_secs_f64()),
-    );
-    verdict.require(cached, || {
-        "the product cache was not used again within 60 s of Redis coming back".to_owned()
-    });
     stage
         .settle_and_verify(&order, &product, &report, &[], &mut verdict)
         .await?;

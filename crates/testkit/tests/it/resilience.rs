@@ -157,3 +157,72 @@ async fn an_order_the_inventory_never_answers_is_rejected_with_timeout() {
     );
     sys.stop().await;
 }
+
+#[tokio::test]
+async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let sys = testkit::spawn_system_with(
+        |_| {},
+        |o| {
+            o.database.max_connections = 1;
+            o.database.acquire_timeout_ms = 300;
+        },
+    )
+    .await;
+    let product = sys.create_product("Pooled", "2.00", 5).await;
+    let product = product["id"].as_str().unwrap().to_owned();
+
+    // Another client locks every gap of `orders`: the next order's insert waits on it, holding
+    // the order service's only pooled connection.
+    let db = sys.order_db().await;
+    let blocker = db.begin().await.unwrap();
+    blocker
+        .execute_unprepared("SELECT id FROM orders FOR UPDATE")
+        .await
+        .unwrap();
+    let first = {
+        let (client, base, product) = (
+            sys.http.clone(),
+            sys.order.base_url.clone(),
+            product.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(format!("{base}/orders"))
+                .json(&serde_json::json!({"items": [{"product_id": product, "quantity": 1}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    let waiting = testkit::eventually(Duration::from_secs(10), || async {
+        let n = testkit::scalar_i64(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
+            vec![],
+        )
+        .await;
+        (n > 0).then_some(())
+    })
+    .await;
+    assert!(waiting.is_some(), "the first order never reached the lock");
+
+    // The pool is exhausted: the next request is refused with 503 and Retry-After while the
+    // first one is still waiting, instead of queueing behind it.
+    let reply = sys.place_order(&[(&product, 1)]).await;
+    reply.assert_problem(503, "service_unavailable");
+    assert!(reply.header("retry-after").is_some());
+    assert!(
+        !first.is_finished(),
+        "the blocked order answered before the lock was released"
+    );
+
+    // Once the lock goes, the first order completes and the service serves again.
+    blocker.rollback().await.unwrap();
+    assert_eq!(first.await.unwrap(), 201);
+    let reply = sys.place_order(&[(&product, 1)]).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    sys.stop().await;
+}
