@@ -200,7 +200,8 @@ async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
     let waiting = testkit::eventually(Duration::from_secs(10), || async {
         let n = testkit::scalar_i64(
             &db,
-            "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'",
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE info LIKE 'INSERT INTO `orders`%'",
             vec![],
         )
         .await;
