@@ -66,7 +66,16 @@ pub async fn dlq_depth(channel: &Channel, topology: &Topology) -> anyhow::Result
 /// Uses a passive declare, so a missing queue is an error, and that error closes `channel` (AMQP
 /// closes a channel on a failed declare): use a channel dedicated to such checks.
 pub async fn queue_depth(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
-    let declared = channel
+    Ok(inspect_queue(channel, queue).await?.message_count())
+}
+
+/// Number of consumers attached to `queue` (a passive declare, like [`queue_depth`]).
+pub async fn queue_consumers(channel: &Channel, queue: &str) -> anyhow::Result<u32> {
+    Ok(inspect_queue(channel, queue).await?.consumer_count())
+}
+
+async fn inspect_queue(channel: &Channel, queue: &str) -> anyhow::Result<lapin::Queue> {
+    channel
         .queue_declare(
             short(queue)?,
             QueueDeclareOptions {
@@ -76,8 +85,7 @@ pub async fn queue_depth(channel: &Channel, queue: &str) -> anyhow::Result<u32> 
             FieldTable::default(),
         )
         .await
-        .with_context(|| format!("failed to inspect queue `{queue}`"))?;
-    Ok(declared.message_count())
+        .with_context(|| format!("failed to inspect queue `{queue}`"))
 }
 
 /// Takes one message off `queue` (acknowledged on delivery), or `None` when it is empty.

@@ -397,19 +397,9 @@ async fn consumers(env: &Env, prefix: &str, service: &str) -> anyhow::Result<u32
     let conn = adapters::amqp::connect(&env.amqp_url, "chaos").await?;
     let channel = conn.create_channel().await?;
     let queue = adapters::amqp::Topology::for_service(prefix, service, vec![], 1).queue;
-    let declared = channel
-        .queue_declare(
-            queue.as_str().into(),
-            lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            lapin::types::FieldTable::default(),
-        )
-        .await
-        .with_context(|| format!("queue {queue}"))?;
+    let consumers = adapters::amqp::queue_consumers(&channel, &queue).await?;
     conn.close(200, "done".into()).await.ok();
-    Ok(declared.consumer_count())
+    Ok(consumers)
 }
 
 /// `/health` of a service: `(status code, "status" field)`.
