@@ -186,10 +186,7 @@ async fn place_one(
                 let text = reply.text().await.unwrap_or_default();
                 match status {
                     201 => {
-                        let id = serde_json::from_str::<Value>(&text)
-                            .ok()
-                            .and_then(|v| v["id"].as_str().map(str::to_owned));
-                        return match id {
+                        return match order_id(&text) {
                             Some(id) => (Outcome::Acked { id }, attempts, statuses),
                             None => (
                                 Outcome::Refused {
@@ -284,41 +281,65 @@ pub async fn timed_get(http: &reqwest::Client, url: &str) -> (u16, Duration, Str
     }
 }
 
-/// One order without retries: status, latency, `Retry-After`, body.
-pub async fn try_order(
-    http: &reqwest::Client,
-    order_url: &str,
-    product_id: &str,
-) -> (u16, Duration, Option<String>, String) {
+/// One answer to `POST /orders`.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Status (0: transport error).
+    pub status: u16,
+    /// Latency.
+    pub took: Duration,
+    /// The `Retry-After` header.
+    pub retry_after: Option<String>,
+    /// The `Content-Type` header.
+    pub content_type: String,
+    /// The body (or the transport error).
+    pub body: String,
+}
+
+impl Answer {
+    /// The order id of a `201`.
+    pub fn order_id(&self) -> Option<String> {
+        order_id(&self.body)
+    }
+}
+
+/// The `id` of an order document.
+pub fn order_id(body: &str) -> Option<String> {
+    serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["id"].as_str().map(str::to_owned))
+}
+
+/// One order of one unit of `product_id`, without retries.
+pub async fn try_order(http: &reqwest::Client, order_url: &str, product_id: &str) -> Answer {
     let started = Instant::now();
     let reply = http
         .post(format!("{order_url}/orders"))
         .json(&json!({"items": [{"product_id": product_id, "quantity": 1}]}))
         .send()
         .await;
+    let header = |reply: &reqwest::Response, name: &str| {
+        reply
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     match reply {
-        Ok(reply) => {
-            let status = reply.status().as_u16();
-            let retry_after = reply
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            let content_type = reply
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let body = reply.text().await.unwrap_or_default();
-            (
-                status,
-                started.elapsed(),
-                retry_after,
-                format!("{content_type} {body}"),
-            )
-        }
-        Err(e) => (0, started.elapsed(), None, e.to_string()),
+        Ok(reply) => Answer {
+            status: reply.status().as_u16(),
+            retry_after: header(&reply, "retry-after"),
+            content_type: header(&reply, "content-type").unwrap_or_default(),
+            body: reply.text().await.unwrap_or_default(),
+            took: started.elapsed(),
+        },
+        Err(e) => Answer {
+            status: 0,
+            took: started.elapsed(),
+            retry_after: None,
+            content_type: String::new(),
+            body: e.to_string(),
+        },
     }
 }
 

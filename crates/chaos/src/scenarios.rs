@@ -749,14 +749,10 @@ async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
         &fresh.next().context("a product")?,
     )
     .await;
-    if first.0 != 201 {
-        bail!("the first order answered {}: {}", first.0, first.3);
-    }
-    let known =
-        serde_json::from_str::<serde_json::Value>(first.3.split_once(' ').map_or("", |x| x.1))
-            .ok()
-            .and_then(|v| v["id"].as_str().map(str::to_owned))
-            .context("the first order's id")?;
+    let known = match first.order_id() {
+        Some(id) if first.status == 201 => id,
+        _ => bail!("the first order answered {}: {}", first.status, first.body),
+    };
     let mut acked = vec![("first".to_owned(), known.clone())];
     let mut verdict = Verdict::default();
     for (phase, faults) in [
@@ -779,15 +775,15 @@ async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
             );
         }
         let last: Vec<_> = answers[answers.len() - 8..].to_vec();
-        let fast: Vec<Duration> = last.iter().map(|a| a.1).collect();
+        let fast: Vec<Duration> = last.iter().map(|a| a.took).collect();
         verdict.figure(
             &format!("{phase}: first/last answer"),
             format!(
                 "{} in {} ms / {} in {} ms",
-                answers[0].0,
-                answers[0].1.as_millis(),
-                last[last.len() - 1].0,
-                last[last.len() - 1].1.as_millis()
+                answers[0].status,
+                answers[0].took.as_millis(),
+                last[last.len() - 1].status,
+                last[last.len() - 1].took.as_millis()
             ),
         );
         verdict.figure(
@@ -800,11 +796,13 @@ async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
         );
         for a in &answers {
             verdict.require(
-                a.0 == 503 && a.2.is_some() && a.3.starts_with("application/problem+json"),
+                a.status == 503
+                    && a.retry_after.is_some()
+                    && a.content_type.starts_with("application/problem+json"),
                 || {
                     format!(
-                        "{phase}: POST /orders answered {} (Retry-After {:?}): {}",
-                        a.0, a.2, a.3
+                        "{phase}: POST /orders answered {} {} (Retry-After {:?}): {}",
+                        a.status, a.content_type, a.retry_after, a.body
                     )
                 },
             );
@@ -830,15 +828,11 @@ async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
         let probe = fresh.next().context("out of fresh products")?;
         loop {
             let answer = load::try_order(&stage.http, &order.url(), &probe).await;
-            if answer.0 == 201 {
-                if let Some(id) = serde_json::from_str::<serde_json::Value>(
-                    answer.3.split_once(' ').map_or("", |x| x.1),
-                )
-                .ok()
-                .and_then(|v| v["id"].as_str().map(str::to_owned))
-                {
-                    acked.push((format!("{phase}-recovered"), id));
-                }
+            if answer.status == 201 {
+                let id = answer
+                    .order_id()
+                    .with_context(|| format!("a 201 without an order id: {}", answer.body))?;
+                acked.push((format!("{phase}-recovered"), id));
                 break;
             }
             if started.elapsed() > Duration::from_secs(45) {
