@@ -2,7 +2,7 @@
 # make chaos: builds the services with fault points (cargo profile `chaos`, target/chaos/),
 # starts MariaDB, Redis and RabbitMQ of their own (fresh data, private ports, so that stopping
 # and pausing them never touches the test servers), runs the chaos harness against them and
-# stops them again. Arguments are scenario numbers (default: all seven).
+# stops them again. Arguments are scenario numbers (default: all eight).
 #
 # Service logs and the figures (report.txt) are left in target/chaos-logs/.
 set -euo pipefail

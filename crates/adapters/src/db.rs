@@ -168,28 +168,45 @@ impl OutboxSignal {
     }
 }
 
-/// Whether the database gave up on the statement for a reason worth retrying: a deadlock
-/// (SQLSTATE 40001) or a lock wait timeout (MySQL 1205).
+/// Whether the database failed for a reason that passes: the server is unreachable, restarting
+/// or out of connections, the connection broke, or the statement lost a deadlock or a lock wait.
+/// A request answers those with `503` and `Retry-After`, a consumer retries the message; any
+/// other error is a bug or bad data.
 fn is_transient(e: &DbErr) -> bool {
     let runtime = match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
         DbErr::Exec(r) | DbErr::Query(r) => r,
         _ => return false,
     };
-    match runtime {
-        sea_orm::RuntimeErr::SqlxError(err) => err.as_database_error().is_some_and(|db| {
+    let sea_orm::RuntimeErr::SqlxError(err) = runtime else {
+        return false;
+    };
+    match err.as_ref() {
+        sea_orm::sqlx::Error::Io(_)
+        | sea_orm::sqlx::Error::Tls(_)
+        | sea_orm::sqlx::Error::PoolTimedOut
+        | sea_orm::sqlx::Error::PoolClosed
+        | sea_orm::sqlx::Error::WorkerCrashed => true,
+        sea_orm::sqlx::Error::Database(db) => {
             let code = db.code();
-            // 40001: deadlock; 5 and 6: SQLITE_BUSY and SQLITE_LOCKED.
-            matches!(code.as_deref(), Some("40001" | "5" | "6"))
+            // SQLSTATE class 08: connection exception; 40001: deadlock (serialization
+            // failure); 5 and 6: SQLITE_BUSY and SQLITE_LOCKED.
+            code.as_deref()
+                .is_some_and(|c| c.starts_with("08") || matches!(c, "40001" | "5" | "6"))
                 || db
                     .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
-                    .is_some_and(|m| m.number() == 1205)
-        }),
+                    .is_some_and(|m| MYSQL_TRANSIENT.contains(&m.number()))
+        }
         _ => false,
     }
 }
 
+/// MySQL error numbers that pass: too many connections (1040), server shutting down (1053),
+/// lock wait timeout (1205), deadlock (1213), connection killed (1927).
+const MYSQL_TRANSIENT: [u16; 5] = [1040, 1053, 1205, 1213, 1927];
+
 pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
-    if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) || is_transient(&e) {
+    if is_transient(&e) {
         StoreError::Unavailable(anyhow::Error::new(e).context(what))
     } else {
         StoreError::Unknown(anyhow::Error::new(e).context(what))
@@ -330,5 +347,37 @@ mod tests {
             "mysql://app:***@db:3306/orderdb"
         );
         assert_eq!(redact("mysql://db/orderdb"), "mysql://db/orderdb");
+    }
+
+    fn sqlx(e: sea_orm::sqlx::Error) -> sea_orm::RuntimeErr {
+        sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))
+    }
+
+    #[test]
+    fn a_lost_or_refused_connection_is_unavailable_and_a_bad_statement_is_not() {
+        let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for passes in [
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout),
+            DbErr::Exec(sqlx(sea_orm::sqlx::Error::Io(refused()))),
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::Io(refused()))),
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::PoolTimedOut)),
+        ] {
+            let shown = passes.to_string();
+            assert!(
+                matches!(store_err(passes, "test"), StoreError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+        for fails in [
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::RowNotFound)),
+            DbErr::Exec(sqlx(sea_orm::sqlx::Error::Protocol("garbage".into()))),
+            DbErr::Custom("a bug".into()),
+        ] {
+            let shown = fails.to_string();
+            assert!(
+                matches!(store_err(fails, "test"), StoreError::Unknown(_)),
+                "{shown}"
+            );
+        }
     }
 }
