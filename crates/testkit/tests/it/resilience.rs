@@ -160,7 +160,6 @@ async fn an_order_the_inventory_never_answers_is_rejected_with_timeout() {
 
 #[tokio::test]
 async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
-    use sea_orm::{ConnectionTrait, TransactionTrait};
     let sys = testkit::spawn_system_with(
         |_| {},
         |o| {
@@ -175,11 +174,7 @@ async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
     // Another client locks every gap of `orders`: the next order's insert waits on it, holding
     // the order service's only pooled connection.
     let db = sys.order_db().await;
-    let blocker = db.begin().await.unwrap();
-    blocker
-        .execute_unprepared("SELECT id FROM orders FOR UPDATE")
-        .await
-        .unwrap();
+    let blocker = lock_order_inserts(&db).await;
     let first = {
         let (client, base, product) = (
             sys.http.clone(),
@@ -197,18 +192,7 @@ async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
                 .as_u16()
         })
     };
-    let waiting = testkit::eventually(Duration::from_secs(10), || async {
-        let n = testkit::scalar_i64(
-            &db,
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-             WHERE info LIKE 'INSERT INTO `orders`%'",
-            vec![],
-        )
-        .await;
-        (n > 0).then_some(())
-    })
-    .await;
-    assert!(waiting.is_some(), "the first order never reached the lock");
+    waiting_order_insert(&db).await;
 
     // The pool is exhausted: the next request is refused with 503 and Retry-After while the
     // first one is still waiting, instead of queueing behind it.
@@ -226,4 +210,101 @@ async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
     let reply = sys.place_order(&[(&product, 1)]).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     sys.stop().await;
+}
+
+#[tokio::test]
+async fn a_database_connection_lost_mid_order_answers_503_and_the_retry_is_placed_once() {
+    let sys = spawn_system().await;
+    let product = sys.create_product("Cut off", "2.00", 5).await;
+    let product = product["id"].as_str().unwrap().to_owned();
+    let db = sys.order_db().await;
+    let blocker = lock_order_inserts(&db).await;
+    let body = serde_json::json!({"items": [{"product_id": product, "quantity": 2}]});
+    let key = [("Idempotency-Key", "lost-connection-1")];
+    let first = {
+        let (client, base, body) = (sys.http.clone(), sys.order.base_url.clone(), body.clone());
+        tokio::spawn(async move {
+            testkit::Reply::read(
+                client
+                    .post(format!("{base}/orders"))
+                    .header(key[0].0, key[0].1)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        })
+    };
+    // The order's transaction is waiting on the lock: its connection dies under it, as when
+    // the server restarts or a network path drops.
+    let connection = waiting_order_insert(&db).await;
+    execute(&db, &format!("KILL CONNECTION {connection}")).await;
+    let reply = first.await.unwrap();
+    reply.assert_problem(503, "service_unavailable");
+    assert!(reply.header("retry-after").is_some());
+    blocker.rollback().await.unwrap();
+
+    // Nothing of the cut-off order was written.
+    let rows = |table: &str| {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let db = db.clone();
+        async move { testkit::scalar_i64(&db, &sql, vec![]).await }
+    };
+    assert_eq!(rows("orders").await, 0, "a half-written order");
+    assert_eq!(
+        rows("outbox").await,
+        0,
+        "an event of an order that does not exist"
+    );
+
+    // The client's retry with the same key is served (the failure gave the key back), once.
+    let retry = sys
+        .request(
+            reqwest::Method::POST,
+            &sys.order.base_url,
+            "/orders",
+            &key,
+            Some(&body),
+        )
+        .await;
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    let id = retry.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(rows("orders").await, 1);
+    assert_eq!(
+        sys.wait_settled(&id, Duration::from_secs(20)).await["status"],
+        "confirmed"
+    );
+    assert_eq!(sys.stock_in_db(&product).await, 3);
+    sys.stop().await;
+}
+
+/// Locks every gap of `orders` from another client, so that the next order's insert waits.
+async fn lock_order_inserts(db: &sea_orm::DatabaseConnection) -> sea_orm::DatabaseTransaction {
+    use sea_orm::TransactionTrait;
+    let blocker = db.begin().await.unwrap();
+    execute(&blocker, "SELECT id FROM orders FOR UPDATE").await;
+    blocker
+}
+
+/// Waits until an order insert of this database waits on the lock; returns its connection id.
+async fn waiting_order_insert(db: &sea_orm::DatabaseConnection) -> i64 {
+    testkit::eventually(Duration::from_secs(10), || async {
+        let id = testkit::scalar_i64(
+            db,
+            "SELECT COALESCE(MAX(ID), 0) FROM information_schema.PROCESSLIST \
+             WHERE DB = DATABASE() AND INFO LIKE 'INSERT INTO `orders`%'",
+            vec![],
+        )
+        .await;
+        (id > 0).then_some(id)
+    })
+    .await
+    .expect("the order never reached the lock")
+}
+
+async fn execute(db: &impl sea_orm::ConnectionTrait, sql: &str) {
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
