@@ -175,23 +175,11 @@ async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
     // the order service's only pooled connection.
     let db = sys.order_db().await;
     let blocker = lock_order_inserts(&db).await;
-    let first = {
-        let (client, base, product) = (
-            sys.http.clone(),
-            sys.order.base_url.clone(),
-            product.clone(),
-        );
-        tokio::spawn(async move {
-            client
-                .post(format!("{base}/orders"))
-                .json(&serde_json::json!({"items": [{"product_id": product, "quantity": 1}]}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    };
+    let first = order_in_background(
+        &sys,
+        serde_json::json!({"items": [{"product_id": product, "quantity": 1}]}),
+        None,
+    );
     waiting_order_insert(&db).await;
 
     // The pool is exhausted: the next request is refused with 503 and Retry-After while the
@@ -206,7 +194,8 @@ async fn an_exhausted_database_pool_answers_503_instead_of_queueing_requests() {
 
     // Once the lock goes, the first order completes and the service serves again.
     blocker.rollback().await.unwrap();
-    assert_eq!(first.await.unwrap(), 201);
+    let first = first.await.unwrap();
+    assert_eq!(first.status, 201, "{}", first.text);
     let reply = sys.place_order(&[(&product, 1)]).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     sys.stop().await;
@@ -221,21 +210,7 @@ async fn a_database_connection_lost_mid_order_answers_503_and_the_retry_is_place
     let blocker = lock_order_inserts(&db).await;
     let body = serde_json::json!({"items": [{"product_id": product, "quantity": 2}]});
     let key = [("Idempotency-Key", "lost-connection-1")];
-    let first = {
-        let (client, base, body) = (sys.http.clone(), sys.order.base_url.clone(), body.clone());
-        tokio::spawn(async move {
-            testkit::Reply::read(
-                client
-                    .post(format!("{base}/orders"))
-                    .header(key[0].0, key[0].1)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await
-        })
-    };
+    let first = order_in_background(&sys, body.clone(), Some(key[0].1));
     // The order's transaction is waiting on the lock: its connection dies under it, as when
     // the server restarts or a network path drops.
     let connection = waiting_order_insert(&db).await;
@@ -277,6 +252,23 @@ async fn a_database_connection_lost_mid_order_answers_503_and_the_retry_is_place
     );
     assert_eq!(sys.stock_in_db(&product).await, 3);
     sys.stop().await;
+}
+
+/// `POST /orders` with `body` (and an `Idempotency-Key`) on a task of its own, for a request
+/// that is to block.
+fn order_in_background(
+    sys: &testkit::TestSystem,
+    body: serde_json::Value,
+    key: Option<&'static str>,
+) -> tokio::task::JoinHandle<testkit::Reply> {
+    let mut request = sys
+        .http
+        .post(format!("{}/orders", sys.order.base_url))
+        .json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    tokio::spawn(async move { testkit::Reply::read(request.send().await.unwrap()).await })
 }
 
 /// Locks every gap of `orders` from another client, so that the next order's insert waits.
