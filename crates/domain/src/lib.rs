@@ -24,8 +24,8 @@ pub use ids::{CustomerId, IdError, MessageId, OrderId, ProductId};
 pub use inventory::{ReservationLine, Shortage, plan_reservation};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
-    DetailError, InvalidTransition, MAX_ITEMS_PER_ORDER, NewOrderItem, NotEditable, Order,
-    OrderDetails, OrderError, OrderEvent, OrderItem, OrderLine, OrderNote, OrderSnapshot,
+    DetailError, DetailsPatch, InvalidTransition, MAX_ITEMS_PER_ORDER, NewOrderItem, NotEditable,
+    Order, OrderDetails, OrderError, OrderEvent, OrderItem, OrderLine, OrderNote, OrderSnapshot,
     OrderStatus, RejectionReason, Shipment, ShippingAddress, ShippingAddressFields, Transition,
     validate_lines,
 };
