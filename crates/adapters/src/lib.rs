@@ -1,37 +1,33 @@
-//! Adapters: the technologies behind the ports.
+//! Adapters: the technologies behind the ports, one folder and one cargo feature each, so a
+//! composition links only what it uses (the standalone build has neither lapin nor redis).
 //!
 //! Layout:
-//! - [`db`]: sea-orm stores for orders, products, the outbox and the inbox, and migrations.
-//! - [`amqp`]: RabbitMQ topology, publisher (confirms + mandatory) and consumer (lapin).
-//! - [`redis_cache`]: the Redis cache (deadpool-redis), where an outage is a miss.
-//! - [`cli`]: the subcommands both binaries share.
-//! - [`bus`]: the in-process event bus of the standalone composition.
-//! - [`local_catalog`]: the product catalogue read in-process (standalone).
-//! - [`memory_cache`]: the in-memory cache (moka) of the standalone composition.
-//! - [`catalog_client`]: the HTTP product catalogue the order service reads prices from.
-//! - [`relay`]: the outbox relay task.
-//! - [`resilience`]: retries and a circuit breaker around the product catalogue.
-//! - [`runtime`]: background tasks sharing one shutdown token, signal handling, serving.
-//! - [`http`]: inbound actix helpers shared by both services: problem+json errors, JSON
-//!   bodies with per-field errors, cursors, health.
+//! - [`sql`] (`sql`): sea-orm stores for orders, products, the outbox, the inbox and the
+//!   idempotency keys, on MySQL or SQLite, and each database's migrations.
+//! - [`rabbitmq`] (`rabbitmq`): topology, publisher (confirms + mandatory), consumer and
+//!   dead-letter access (lapin).
+//! - [`redis`] (`redis`): the Redis cache (deadpool-redis), where an outage is a miss.
+//! - [`memory`] (`memory`): the in-process bus, the moka cache and the in-process product
+//!   catalogue of the standalone composition.
+//! - [`http`] (`http`): inbound actix helpers shared by both services (problem+json errors,
+//!   bodies, parameters, health, idempotency, dead-letter endpoints, the server); with
+//!   `http-client`, the product catalogue client behind retries and a circuit breaker.
+//! - [`runtime`] (`http`): background tasks, serving until a signal, the service binaries'
+//!   command line, logs.
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
-//! - [`telemetry`]: JSON logs through tracing.
 //! - [`fault`]: fault points for the chaos harness (compiled only with `fault-points`).
-//! - [`wiring`]: composition steps both services share (database, messaging, health).
 
-pub mod amqp;
-pub mod bus;
-pub mod catalog_client;
-pub mod cli;
-pub mod db;
 pub mod fault;
+#[cfg(feature = "http")]
 pub mod http;
-pub mod local_catalog;
-pub mod memory_cache;
-pub mod redis_cache;
-pub mod relay;
-pub mod resilience;
+#[cfg(feature = "memory")]
+pub mod memory;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
+#[cfg(feature = "redis")]
+pub mod redis;
+#[cfg(feature = "http")]
 pub mod runtime;
 pub mod settings;
-pub mod telemetry;
-pub mod wiring;
+#[cfg(feature = "sql")]
+pub mod sql;

@@ -67,17 +67,6 @@ pub struct DatabaseSettings {
     pub create_if_missing: bool,
 }
 
-impl DatabaseSettings {
-    /// Pool options for [`crate::db::connect`].
-    pub fn options(&self) -> crate::db::DbOptions {
-        crate::db::DbOptions {
-            url: self.url.clone(),
-            max_connections: self.max_connections,
-            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
-        }
-    }
-}
-
 /// `[redis]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
@@ -93,18 +82,6 @@ pub struct RedisSettings {
     pub ttl_secs: u64,
     /// Lifetime of a cached "no such product", in seconds.
     pub negative_ttl_secs: u64,
-}
-
-impl RedisSettings {
-    /// Options for [`crate::redis_cache::RedisCache`].
-    pub fn options(&self) -> crate::redis_cache::RedisOptions {
-        crate::redis_cache::RedisOptions {
-            url: self.url.clone(),
-            key_prefix: self.key_prefix.clone(),
-            op_timeout: Duration::from_millis(self.timeout_ms),
-            pool_size: self.pool_size,
-        }
-    }
 }
 
 /// `[amqp]`
@@ -137,13 +114,13 @@ pub struct OutboxSettings {
 }
 
 impl OutboxSettings {
-    /// Options for [`crate::relay::run_relay`].
-    pub fn relay_options(&self) -> crate::relay::RelayOptions {
-        crate::relay::RelayOptions {
+    /// Options for [`ports::relay::run_relay`].
+    pub fn relay_options(&self) -> ports::relay::RelayOptions {
+        ports::relay::RelayOptions {
             batch_size: self.batch_size,
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             retention: chrono::Duration::hours(self.retention_hours),
-            ..crate::relay::RelayOptions::default()
+            ..ports::relay::RelayOptions::default()
         }
     }
 }
@@ -157,20 +134,6 @@ pub struct IdempotencySettings {
     pub lease_secs: u64,
 }
 
-impl IdempotencySettings {
-    /// The policy over `store`.
-    pub fn policy(
-        &self,
-        store: std::sync::Arc<dyn ports::idempotency::IdempotencyStore>,
-    ) -> crate::http::idempotency::Idempotency {
-        crate::http::idempotency::Idempotency::new(
-            store,
-            Duration::from_secs(self.lease_secs),
-            Duration::from_secs(self.retention_hours * 3600),
-        )
-    }
-}
-
 /// `[sweeper]`: orders the inventory never answered.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SweeperSettings {
@@ -180,4 +143,15 @@ pub struct SweeperSettings {
     pub pending_deadline_secs: u64,
     /// Re-emissions before the order is rejected with reason `timeout`.
     pub max_reemits: u32,
+}
+
+impl SweeperSettings {
+    /// Options for [`ports::ordering::OrderService::run_sweeper`].
+    pub fn options(&self) -> ports::ordering::SweeperOptions {
+        ports::ordering::SweeperOptions {
+            interval: Duration::from_secs(self.interval_secs),
+            pending_deadline: Duration::from_secs(self.pending_deadline_secs),
+            max_reemits: self.max_reemits,
+        }
+    }
 }

@@ -58,3 +58,25 @@ pub trait IdempotencyStore: Send + Sync + 'static {
     /// Deletes expired records; returns how many.
     async fn purge_expired(&self) -> Result<u64, StoreError>;
 }
+
+/// Purges expired keys from `store` every `every` until `shutdown`; a failed purge is logged
+/// and the next one tries again.
+pub async fn run_purger(
+    store: std::sync::Arc<dyn IdempotencyStore>,
+    every: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match store.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Err(e) => {
+                tracing::warn!(error = %format!("{:#}", anyhow::Error::from(e)), "idempotency purge failed")
+            }
+        }
+    }
+}

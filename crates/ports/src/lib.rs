@@ -1,39 +1,45 @@
-//! Driven ports, integration-event contracts, and the use cases that are generic over them.
+//! Ports and the application services that drive them: the core of both services.
 //!
-//! Adapters (MySQL, RabbitMQ, Redis, HTTP...) implement the traits here; services wire the
-//! adapters into the use cases. Nothing in this crate knows a technology.
+//! Each bounded context has a folder with its driven ports (the traits adapters implement),
+//! its requests, its use cases and the router of its inbound messages; what both contexts
+//! share sits at the top. Nothing in this crate knows a technology: adapters (MySQL,
+//! RabbitMQ, Redis, HTTP...) implement the traits, and the service crates wire adapters into
+//! the use cases.
 //!
 //! Layout:
-//! - [`events`]: the versioned wire contracts (envelope, payloads, routing keys) and
-//!   [`events::OutboxMessage`], the unit the outbox stores and the relay publishes.
-//! - [`messaging`]: what a consumer hands to a handler and what the handler answers
-//!   (ack, retry, dead-letter), and the publisher port.
-//! - [`store`]: shared persistence types: errors, pages, the outbox port.
-//! - [`cache`]: the key-value cache port (Redis, memory), where an outage is a miss.
-//! - [`idempotency`]: the idempotency-key records.
-//! - [`orders`]: the order service's ports and use cases.
-//! - [`inventory`]: the product service's ports and use cases.
+//! - [`ordering`]: the order service's context: ports, requests, use cases, the sweeper,
+//!   inbound messages, the catalogue cache.
+//! - [`inventory`]: the product service's context: ports, requests, use cases, reservations,
+//!   inbound messages, the product cache.
+//! - Shared by both:
+//!   - [`events`]: the versioned wire contracts (envelope, payloads, routing keys) and
+//!     [`events::OutboxMessage`], the unit the outbox stores and the relay publishes.
+//!   - [`messaging`]: what a consumer hands to a handler and what the handler answers (ack,
+//!     retry, dead-letter), the publisher and dead-letter ports.
+//!   - [`store`]: shared persistence types: errors, pages, the outbox port.
+//!   - [`cache`]: the key-value cache port (Redis, memory), where an outage is a miss.
+//!   - [`idempotency`]: the idempotency-key port and its purger.
+//!   - [`clock`]: the clock port.
+//!   - [`relay`]: the outbox relay loop.
 //!
 //! With the `mocks` feature every port has a mockall mock (`MockOrderStore`...).
 
 pub mod cache;
+pub mod clock;
 pub mod events;
 pub mod idempotency;
 pub mod inventory;
 pub mod messaging;
-pub mod orders;
+pub mod ordering;
+pub mod relay;
 pub mod store;
 
 pub use cache::Cache;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use events::OutboxMessage;
 pub use messaging::{
-    DeadLetters, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, PublishError,
+    DeadLetters, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, MessageSource,
+    PublishError,
 };
+pub use relay::OutboxSignal;
 pub use store::{Page, PageRequest, StoreError};
-
-/// The current time at the precision storage keeps (microseconds), so a value read back
-/// equals the value written.
-pub fn now() -> chrono::DateTime<chrono::Utc> {
-    use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6)
-}

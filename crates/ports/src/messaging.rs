@@ -74,6 +74,21 @@ pub trait MessageHandler: Send + Sync + 'static {
     async fn handle(&self, message: &InboundMessage) -> HandleOutcome;
 }
 
+/// Where one service's inbound messages come from (a broker queue, the in-process bus): the
+/// long-running loop that hands each delivery to the service's [`MessageHandler`].
+#[async_trait]
+pub trait MessageSource: Send + Sync + 'static {
+    /// Feeds `handler` every delivery of the service's queue until `shutdown`, then drains:
+    /// each delivery is acknowledged, retried or dead-lettered as the handler answers, and
+    /// acknowledged only after the handler returned. Returns an error only when consuming
+    /// cannot go on at all (a broken configuration); a broker outage is waited out.
+    async fn consume(
+        &self,
+        handler: std::sync::Arc<dyn MessageHandler>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<()>;
+}
+
 /// Why a message was not confirmed by the broker.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

@@ -3,7 +3,7 @@
 //! the first broken rule, with a message naming the port and the rule.
 //!
 //! Layout and rules:
-//! - [`orders`]: [`ports::orders::OrderStore`] and its transaction. Insert then find returns the
+//! - [`orders`]: [`ports::ordering::OrderStore`] and its transaction. Insert then find returns the
 //!   order exactly (items in order, price snapshots, total, customer, status, rejection reason,
 //!   version, timestamps to the microsecond); an unknown id is `None`; a dropped transaction
 //!   leaves nothing; `update` writes only at the expected version (status, rejection reason,
@@ -25,7 +25,7 @@
 //!   stock back once and never for consumed reservations; 10 concurrent releases of one order
 //!   restore it once; a tombstone and a reservation of one order never both exist.
 //! - [`outbox`]: [`ports::store::OutboxStore`] and the relay's
-//!   [`adapters::relay::publish_once`]. A committed message is pending and claimed in id order,
+//!   [`ports::relay::publish_once`]. A committed message is pending and claimed in id order,
 //!   exactly as written; a message of a dropped transaction never appears; a claim skips rows
 //!   another batch holds; a pass publishes and marks every pending message once; a publisher
 //!   failure leaves that message pending for a later pass; `purge_published` removes only

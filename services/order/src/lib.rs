@@ -1,17 +1,21 @@
 //! The order service: takes orders priced server-side from the product catalogue (through a
-//! Redis cache-aside), stores each with its `order.created` event in one transaction, and moves
-//! it to `confirmed` or `rejected` when the inventory answers.
+//! cache-aside), stores each with its `order.created` event in one transaction, and moves it
+//! to `confirmed` or `rejected` when the inventory answers.
 //!
 //! Layout:
+//! - [`app`]: the service built from its adapters ([`build`]), called by every composition.
+//! - [`http`]: the HTTP handlers, their bodies ([`dto`]) and the generated document
+//!   ([`openapi`]).
 //! - [`settings`]: configuration (`config/default.toml`, `APP__*` overrides).
-//! - [`startup`]: the composition root: [`build`] makes an [`Application`].
-//! - [`api`]: HTTP handlers; [`dto`]: their bodies; [`openapi`]: the generated document.
+//! - [`distributed`] (feature `distributed`): the composition root on MySQL, Redis and
+//!   RabbitMQ, behind the `order-service` binary.
 
-pub mod api;
-pub mod dto;
-pub mod openapi;
+pub mod app;
+#[cfg(feature = "distributed")]
+pub mod distributed;
+pub mod http;
 pub mod settings;
-pub mod startup;
 
+pub use app::{Built, OrderAdapters, OrderConfig, SERVICE, build};
+pub use http::{Orders, dto, openapi};
 pub use settings::Settings;
-pub use startup::{Application, build};

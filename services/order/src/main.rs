@@ -1,8 +1,7 @@
 //! `order-service [serve|migrate|openapi|healthcheck]`
 
-use adapters::cli::ServiceBinary;
-use adapters::db::OrderMigrator;
-use order_service::{Settings, build};
+use adapters::runtime::cli::ServiceBinary;
+use order_service::{Settings, distributed};
 use utoipa::OpenApi;
 
 struct Binary;
@@ -24,20 +23,18 @@ impl ServiceBinary for Binary {
     }
 
     async fn serve(settings: Settings) -> anyhow::Result<()> {
-        build(settings)
+        distributed::start(settings)
             .await?
             .run_until_stopped(adapters::runtime::shutdown_signal())
             .await
     }
 
     async fn migrate(settings: Settings) -> anyhow::Result<()> {
-        adapters::wiring::open_database::<OrderMigrator>(&settings.database)
-            .await
-            .map(drop)
+        distributed::migrate(&settings).await
     }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    adapters::cli::main::<Binary>().await
+    adapters::runtime::cli::main::<Binary>().await
 }

@@ -5,15 +5,19 @@
 //! products (`product.created`, `product.updated` through the outbox) and adjusts their stock.
 //!
 //! Layout:
+//! - [`app`]: the service built from its adapters ([`build`]), called by every composition.
+//! - [`http`]: the HTTP handlers, their bodies ([`dto`]) and the generated document
+//!   ([`openapi`]).
 //! - [`settings`]: configuration (`config/default.toml`, `APP__*` overrides).
-//! - [`startup`]: the composition root: [`build`] makes an [`Application`].
-//! - [`api`]: HTTP handlers; [`dto`]: their bodies; [`openapi`]: the generated document.
+//! - [`distributed`] (feature `distributed`): the composition root on MySQL, Redis and
+//!   RabbitMQ, behind the `product-service` binary.
 
-pub mod api;
-pub mod dto;
-pub mod openapi;
+pub mod app;
+#[cfg(feature = "distributed")]
+pub mod distributed;
+pub mod http;
 pub mod settings;
-pub mod startup;
 
+pub use app::{Built, ProductAdapters, ProductConfig, SERVICE, build};
+pub use http::{Products, dto, openapi};
 pub use settings::Settings;
-pub use startup::{Application, build};

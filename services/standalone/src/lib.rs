@@ -18,22 +18,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use adapters::bus::{InProcessBus, InProcessDeadLetters};
-use adapters::db::{
-    self, OrderMigrator, OutboxSignal, ProductMigrator, SqlOrderStore, SqlOutboxStore,
-    SqlProductStore,
-};
-use adapters::http::dead_letters::DeadLetterQueue;
-use adapters::http::health::{HealthCheck, HealthChecks};
-use adapters::local_catalog::LocalProductCatalog;
-use adapters::memory_cache::MemoryCache;
+use adapters::memory::{BusQueue, InProcessBus, LocalProductCatalog, MemoryCache};
 use adapters::runtime::Background;
 use adapters::settings::{DatabaseSettings, HttpSettings};
-use adapters::wiring;
+use adapters::sql::{
+    self, OrderMigrator, ProductMigrator, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore,
+    SqlProductStore,
+};
 use domain::Currency;
-use ports::inventory::{CachePolicy, ProductService};
-use ports::orders::{CachedCatalog, OrderService, ProductCatalog};
-use ports::{Cache, MessageHandler};
+use order_service::{OrderAdapters, OrderConfig};
+use ports::inventory::CachePolicy;
+use ports::ordering::CachedCatalog;
+use ports::{Clock, OutboxSignal, SystemClock};
+use product_service::{ProductAdapters, ProductConfig};
 
 pub use settings::Settings;
 
@@ -68,19 +65,11 @@ impl std::fmt::Debug for Standalone {
 fn database(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url,
-        // SQLite pools hold one connection (see adapters::db::connect).
+        // SQLite pools hold one connection (see adapters::sql::connect).
         max_connections: 1,
         acquire_timeout_ms: 10_000,
         create_if_missing: true,
     }
-}
-
-fn database_check(conn: &sea_orm::DatabaseConnection) -> HealthCheck {
-    let conn = conn.clone();
-    HealthCheck::critical("database", move || {
-        let conn = conn.clone();
-        async move { db::ping(&conn).await }
-    })
 }
 
 impl Standalone {
@@ -108,80 +97,28 @@ impl Standalone {
                 Some(dir),
             )
         };
-        let order_db =
-            wiring::open_database::<OrderMigrator>(&database(order_db_url.clone())).await?;
+        let order_db = sql::open_database::<OrderMigrator>(&database(order_db_url.clone())).await?;
         let product_db =
-            wiring::open_database::<ProductMigrator>(&database(product_db_url.clone())).await?;
-
-        let policy = CachePolicy {
+            sql::open_database::<ProductMigrator>(&database(product_db_url.clone())).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let cache = CachePolicy {
             ttl: Duration::from_secs(settings.cache.ttl_secs),
             negative_ttl: Duration::from_secs(settings.cache.negative_ttl_secs),
         };
-        let product_signal = OutboxSignal::new();
-        let product_cache = MemoryCache::new(settings.cache.capacity);
-        let products = Arc::new(ProductService::new(
-            SqlProductStore::new(product_db.clone(), product_signal.clone()),
-            Arc::new(product_cache.clone()) as Arc<dyn Cache>,
-            policy,
-        ));
-        let order_signal = OutboxSignal::new();
-        let catalog: Arc<dyn ProductCatalog> = Arc::new(CachedCatalog::new(
-            MemoryCache::new(settings.cache.capacity),
-            LocalProductCatalog::new(products.clone()),
-            policy.ttl,
-            policy.negative_ttl,
-        ));
-        let orders = Arc::new(OrderService::new(
-            SqlOrderStore::new(order_db.clone(), order_signal.clone()),
-            catalog,
-            currency,
-        ));
-
         let bus = InProcessBus::new(Duration::from_millis(settings.bus.confirm_timeout_ms));
-        let consumers: [(&str, Arc<dyn MessageHandler>); 2] = [
-            (PRODUCT_QUEUE, products.clone()),
-            (ORDER_QUEUE, orders.clone()),
-        ];
-        for (queue, handler) in &consumers {
-            bus.declare(queue, &handler.routing_keys(), settings.bus.delivery_limit);
-        }
-        let mut background = Background::new();
-        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
-        for (queue, handler) in consumers {
-            let (bus, token) = (bus.clone(), background.token());
-            let retry_delay = Duration::from_millis(settings.bus.retry_delay_ms);
-            background.spawn("consumer", async move {
-                if let Err(e) = bus.run_consumer(queue, handler, retry_delay, token).await {
-                    tracing::error!(queue, error = %format!("{e:#}"), "consumer stopped");
-                }
-            });
-        }
-        for (conn, signal) in [(&order_db, order_signal), (&product_db, product_signal)] {
-            background.spawn(
-                "outbox-relay",
-                adapters::relay::run_relay(
-                    Arc::new(SqlOutboxStore::new(conn.clone())),
-                    Arc::new(bus.clone()),
-                    signal,
-                    settings.outbox.relay_options(),
-                    background.token(),
-                ),
-            );
-        }
-
-        background.spawn(
-            "stuck-order-sweeper",
-            order_service::startup::run_sweeper(
-                orders.clone(),
-                settings.sweeper.clone(),
-                background.token(),
-            ),
+        let queue = |name, keys| {
+            BusQueue::declare(
+                &bus,
+                name,
+                keys,
+                settings.bus.delivery_limit,
+                Duration::from_millis(settings.bus.retry_delay_ms),
+            )
+        };
+        let (product_queue, order_queue) = (
+            queue(PRODUCT_QUEUE, ports::inventory::ROUTING_KEYS),
+            queue(ORDER_QUEUE, ports::ordering::ROUTING_KEYS),
         );
-        let order_idempotency =
-            wiring::idempotency(&settings.idempotency, &order_db, &mut background);
-        let product_idempotency =
-            wiring::idempotency(&settings.idempotency, &product_db, &mut background);
-
         let http = |port| HttpSettings {
             host: settings.http.host.clone(),
             port,
@@ -189,43 +126,64 @@ impl Standalone {
             shutdown_timeout_secs: settings.http.shutdown_timeout_secs,
             readiness_drain_ms: settings.http.readiness_drain_ms,
         };
-        let (order_http, product_http) = (
-            http(settings.http.order_port),
-            http(settings.http.product_port),
-        );
-        let (order_listener, order_port) = wiring::bind(&order_http)?;
-        let (product_listener, product_port) = wiring::bind(&product_http)?;
-        let servers = vec![
-            wiring::http_server(
-                order_listener,
-                &order_http,
-                background.readiness(),
-                DeadLetterQueue(Arc::new(InProcessDeadLetters::new(
-                    bus.clone(),
-                    ORDER_QUEUE,
-                ))),
-                order_service::startup::routes(
-                    orders,
-                    HealthChecks(Arc::new(vec![database_check(&order_db)])),
-                    order_idempotency,
-                ),
-            )?,
-            wiring::http_server(
-                product_listener,
-                &product_http,
-                background.readiness(),
-                DeadLetterQueue(Arc::new(InProcessDeadLetters::new(
-                    bus.clone(),
-                    PRODUCT_QUEUE,
-                ))),
-                product_service::startup::routes(
-                    products,
-                    currency,
-                    HealthChecks(Arc::new(vec![database_check(&product_db)])),
-                    product_idempotency,
-                ),
-            )?,
-        ];
+        let mut background = Background::new();
+        background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
+
+        let product_signal = OutboxSignal::new();
+        let product_cache = MemoryCache::new(settings.cache.capacity);
+        let product = product_service::build(
+            ProductAdapters {
+                store: SqlProductStore::new(product_db.clone(), product_signal.clone()),
+                outbox: Arc::new(SqlOutboxStore::new(product_db.clone())),
+                signal: product_signal,
+                cache: Arc::new(product_cache.clone()),
+                publisher: Arc::new(bus.clone()),
+                dead_letters: Arc::new(product_queue.dead_letters()),
+                source: Arc::new(product_queue),
+                idempotency: Arc::new(SqlIdempotencyStore::new(product_db.clone())),
+                health: vec![sql::health_check(&product_db)],
+                clock: clock.clone(),
+            },
+            &ProductConfig {
+                currency,
+                http: http(settings.http.product_port),
+                cache,
+                relay: settings.outbox.relay_options(),
+                idempotency: settings.idempotency.clone(),
+            },
+            &mut background,
+        )?;
+
+        let order_signal = OutboxSignal::new();
+        let order = order_service::build(
+            OrderAdapters {
+                store: SqlOrderStore::new(order_db.clone(), order_signal.clone()),
+                outbox: Arc::new(SqlOutboxStore::new(order_db.clone())),
+                signal: order_signal,
+                catalog: Arc::new(CachedCatalog::new(
+                    MemoryCache::new(settings.cache.capacity),
+                    LocalProductCatalog::new(product.products.clone()),
+                    cache.ttl,
+                    cache.negative_ttl,
+                )),
+                publisher: Arc::new(bus.clone()),
+                dead_letters: Arc::new(order_queue.dead_letters()),
+                source: Arc::new(order_queue),
+                idempotency: Arc::new(SqlIdempotencyStore::new(order_db.clone())),
+                health: vec![sql::health_check(&order_db)],
+                clock,
+            },
+            &OrderConfig {
+                currency,
+                http: http(settings.http.order_port),
+                relay: settings.outbox.relay_options(),
+                sweeper: settings.sweeper.options(),
+                idempotency: settings.idempotency.clone(),
+            },
+            &mut background,
+        )?;
+        let (order_port, product_port) = (order.port, product.port);
+        let servers = vec![order.server, product.server];
         tracing::info!(order_port, product_port, "standalone system listening");
         Ok(Self {
             order_port,

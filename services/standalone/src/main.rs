@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     // Quiet by default, so the banner below stays readable; RUST_LOG=info shows everything.
-    adapters::telemetry::init_with_filter("standalone", "warn,standalone=info");
+    adapters::runtime::telemetry::init_with_filter("standalone", "warn,standalone=info");
     let system = Standalone::build(settings).await?;
     let host = "127.0.0.1";
     let data = match system.data_dir() {

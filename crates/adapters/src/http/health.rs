@@ -176,6 +176,7 @@ pub async fn health(checks: actix_web::web::Data<HealthChecks>) -> HttpResponse 
 
 /// `healthcheck` subcommand of the binaries (container health checks without curl): succeeds
 /// when `http://127.0.0.1:{port}/health` answers 2xx within 3 seconds.
+#[cfg(feature = "http-client")]
 pub async fn probe_local(port: u16) -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))

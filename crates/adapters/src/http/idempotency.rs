@@ -12,8 +12,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
-use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::warn;
 use uuid::Uuid;
 
 use super::{ApiError, FieldError};
@@ -195,22 +194,19 @@ impl Idempotency {
         }
         Ok(rebuild(stored.status, &stored.headers, stored.body))
     }
+}
 
-    /// Purges expired keys every `every` until `shutdown`.
-    pub async fn run_purger(self, every: Duration, shutdown: CancellationToken) {
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(every) => {}
-            }
-            match self.store.purge_expired().await {
-                Ok(0) => {}
-                Ok(n) => info!(purged = n, "expired idempotency keys purged"),
-                Err(e) => {
-                    warn!(error = %format!("{:#}", anyhow::Error::from(e)), "idempotency purge failed")
-                }
-            }
-        }
+impl crate::settings::IdempotencySettings {
+    /// The policy over `store`.
+    pub fn policy(
+        &self,
+        store: std::sync::Arc<dyn ports::idempotency::IdempotencyStore>,
+    ) -> Idempotency {
+        Idempotency::new(
+            store,
+            Duration::from_secs(self.lease_secs),
+            Duration::from_secs(self.retention_hours * 3600),
+        )
     }
 }
 

@@ -55,7 +55,7 @@ async fn a_dead_lettered_message_lands_in_the_dlq_and_the_next_one_is_still_hand
     broker.wait_for_depths(0, 1).await;
     seen.assert_quiet(Duration::from_millis(300)).await;
     consumer.stop().await;
-    let dead = adapters::amqp::get_one(&broker.channel, &broker.topology.dlq)
+    let dead = adapters::rabbitmq::get_one(&broker.channel, &broker.topology.dlq)
         .await
         .expect("get")
         .expect("the poison message is in the dlq");

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adapters::amqp::{self, Consumer, Topology};
+use adapters::rabbitmq::{self, Consumer, Topology};
 use async_trait::async_trait;
 use lapin::options::ConfirmSelectOptions;
 use lapin::uri::AMQPUri;
@@ -30,7 +30,7 @@ pub fn amqp_url() -> String {
 
 fn init_tracing() {
     if std::env::var_os("TEST_LOG").is_some() {
-        adapters::telemetry::init("amqp-tests");
+        adapters::runtime::telemetry::init("amqp-tests");
     }
 }
 
@@ -55,7 +55,7 @@ impl TestBroker {
             vec![BOUND_KEY.to_owned()],
             delivery_limit,
         );
-        let connection = amqp::connect(&url, "amqp-adapter-tests")
+        let connection = rabbitmq::connect(&url, "amqp-adapter-tests")
             .await
             .expect("the test broker is reachable (set TEST_AMQP_URL)");
         let channel = connection.create_channel().await.expect("open a channel");
@@ -74,7 +74,7 @@ impl TestBroker {
     }
 
     pub async fn publish(&self, body: &[u8], message_id: Option<&str>) {
-        amqp::publish_raw(
+        rabbitmq::publish_raw(
             &self.channel,
             &self.topology.exchange,
             BOUND_KEY,
@@ -86,13 +86,13 @@ impl TestBroker {
     }
 
     pub async fn queue_depth(&self) -> u32 {
-        amqp::queue_depth(&self.channel, &self.topology.queue)
+        rabbitmq::queue_depth(&self.channel, &self.topology.queue)
             .await
             .expect("inspect the queue")
     }
 
     pub async fn dlq_depth(&self) -> u32 {
-        amqp::dlq_depth(&self.channel, &self.topology)
+        rabbitmq::dlq_depth(&self.channel, &self.topology)
             .await
             .expect("inspect the dlq")
     }

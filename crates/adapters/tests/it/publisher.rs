@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use adapters::amqp::{self, RabbitMqPublisher};
+use adapters::rabbitmq::{self, RabbitMqPublisher};
 use chrono::Utc;
 use domain::{MessageId, OrderId};
 use lapin::options::{QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
@@ -44,7 +44,7 @@ async fn a_confirmed_message_arrives_with_its_properties() {
 
     assert!(matches!(results.as_slice(), [Ok(())]), "{results:?}");
     assert!(publisher.is_connected().await);
-    let got = amqp::get_one(&broker.channel, &broker.topology.queue)
+    let got = rabbitmq::get_one(&broker.channel, &broker.topology.queue)
         .await
         .expect("get")
         .expect("the message was routed to the queue");

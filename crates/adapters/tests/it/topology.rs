@@ -1,4 +1,4 @@
-use adapters::amqp::{self, Topology, topology::declare_exchange_only};
+use adapters::rabbitmq::{self, Topology, topology::declare_exchange_only};
 
 use crate::helpers::{BOUND_KEY, TestBroker};
 
@@ -25,7 +25,7 @@ async fn a_bound_key_reaches_the_queue_and_an_unbound_one_is_refused() {
     let broker = TestBroker::start(3).await;
 
     broker.publish(b"bound", None).await;
-    let unbound = amqp::publish_raw(
+    let unbound = rabbitmq::publish_raw(
         &broker.channel,
         &broker.topology.exchange,
         "order.nobody_listens",
@@ -36,7 +36,7 @@ async fn a_bound_key_reaches_the_queue_and_an_unbound_one_is_refused() {
 
     assert!(unbound.is_err(), "an unroutable raw publish is reported");
     broker.wait_for_depths(1, 0).await;
-    let message = amqp::get_one(&broker.channel, &broker.topology.queue)
+    let message = rabbitmq::get_one(&broker.channel, &broker.topology.queue)
         .await
         .expect("get")
         .expect("the bound message is in the queue");
@@ -62,7 +62,7 @@ async fn another_service_gets_its_own_queue_and_dlq_on_the_shared_exchanges() {
     assert_ne!(other.dlq, broker.topology.dlq);
     broker.wait_for_depths(1, 0).await;
     assert_eq!(
-        amqp::queue_depth(&broker.channel, &other.queue)
+        rabbitmq::queue_depth(&broker.channel, &other.queue)
             .await
             .expect("depth"),
         1

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use domain::product::StockDelta;
 use domain::{MessageId, Order, OrderId, Product, ProductId, Quantity, ReservationLine, Stock};
 use ports::inventory::{InventoryTx, ProductStore, Reservation, StockAdjustment};
-use ports::orders::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
+use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
 use ports::{
     Cache, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, Page,
     PageRequest, StoreError,

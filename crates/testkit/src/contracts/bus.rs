@@ -141,7 +141,7 @@ fn message(key: &str, label: &str) -> OutboxMessage {
         id,
         routing_key: key.to_owned(),
         payload: format!(r#"{{"id":"{id}","label":"{label}"}}"#),
-        occurred_at: ports::now(),
+        occurred_at: crate::now(),
     }
 }
 

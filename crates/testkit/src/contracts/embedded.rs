@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::bus::{BOUND_KEYS, BusFixture, RunningConsumer};
 use super::cache::CacheFixture;
-use adapters::bus::InProcessBus;
-use adapters::db::{OrderMigrator, ProductMigrator};
-use adapters::memory_cache::MemoryCache;
+use adapters::memory::InProcessBus;
+use adapters::memory::MemoryCache;
 use adapters::settings::DatabaseSettings;
+use adapters::sql::{OrderMigrator, ProductMigrator};
 use ports::{Cache, EventPublisher, MessageHandler};
 
 /// An SQLite database in a temporary folder of its own, migrated, removed when dropped.
@@ -46,7 +46,7 @@ impl SqliteDatabase {
             acquire_timeout_ms: 30_000,
             create_if_missing: true,
         };
-        let conn = adapters::wiring::open_database::<M>(&settings)
+        let conn = adapters::sql::open_database::<M>(&settings)
             .await
             .expect("the SQLite contract database must open and migrate");
         Self { conn, _dir: dir }

@@ -66,7 +66,7 @@ fn product(name: &str, stock: i64) -> Product {
         ProductName::parse(name).expect("a valid name"),
         Money::from_minor(12_34, Currency::USD).expect("a valid price"),
         Stock::new(stock).expect("a valid stock"),
-        ports::now(),
+        crate::now(),
     )
     .expect("a valid product")
 }
@@ -436,7 +436,7 @@ async fn update_product_writes_only_at_the_expected_version(store: &dyn ProductS
         .revise(
             Some(ProductName::parse("After").expect("a valid name")),
             Some(Money::from_minor(99_99, Currency::USD).expect("a valid price")),
-            ports::now(),
+            crate::now(),
         )
         .expect("a valid revision");
     assert!(
@@ -450,7 +450,7 @@ async fn update_product_writes_only_at_the_expected_version(store: &dyn ProductS
         .revise(
             Some(ProductName::parse("Lost").expect("a valid name")),
             None,
-            ports::now(),
+            crate::now(),
         )
         .expect("a valid revision");
     assert!(
@@ -478,7 +478,7 @@ async fn update_product_writes_only_at_the_expected_version(store: &dyn ProductS
         .revise(
             Some(ProductName::parse("Dropped").expect("a valid name")),
             None,
-            ports::now(),
+            crate::now(),
         )
         .expect("a valid revision");
     let mut tx = begin(store).await;
@@ -501,7 +501,7 @@ fn delta(n: i64) -> StockDelta {
 }
 
 async fn adjust(tx: &mut Box<dyn InventoryTx>, id: ProductId, n: i64) -> Option<u32> {
-    tx.adjust_stock(id, delta(n), ports::now())
+    tx.adjust_stock(id, delta(n), crate::now())
         .await
         .expect("inventory store: adjust_stock must succeed (applied or refused)")
         .map(|s| s.get())
@@ -577,7 +577,7 @@ fn adjustment_of(p: ProductId, n: i64, stock_after: i64, cause: &str) -> StockAd
         reason: AdjustmentReason::parse(&format!("reason « {n} »")).expect("a valid reason"),
         stock_after: Stock::new(stock_after).expect("a valid stock"),
         cause: cause.to_owned(),
-        created_at: ports::now(),
+        created_at: crate::now(),
     }
 }
 
@@ -862,7 +862,7 @@ async fn tombstones_are_recorded_once(store: &dyn ProductStore) {
             .expect("inventory store: is_tombstoned must succeed")
     }
     async fn tombstone(tx: &mut Box<dyn InventoryTx>, order: OrderId) -> bool {
-        tx.insert_tombstone(order, ports::now())
+        tx.insert_tombstone(order, crate::now())
             .await
             .expect("inventory store: insert_tombstone must succeed, also for a duplicate")
     }
@@ -994,7 +994,7 @@ async fn a_tombstone_and_a_reservation_of_one_order_exclude_each_other(
                         let mut tx = store.begin().await?;
                         let none = tx.reservations_of(order).await?.is_empty();
                         if none {
-                            tx.insert_tombstone(order, ports::now()).await?;
+                            tx.insert_tombstone(order, crate::now()).await?;
                         }
                         tx.commit().await?;
                         Ok(none)

@@ -13,7 +13,7 @@ use domain::{
     Quantity, RejectionReason,
 };
 use ports::PageRequest;
-use ports::orders::{Cause, HistoryEntry, OrderFilter, OrderStore, OrderTx};
+use ports::ordering::{Cause, HistoryEntry, OrderFilter, OrderStore, OrderTx};
 
 /// What the order store suite runs against.
 #[async_trait]
@@ -89,7 +89,7 @@ fn place(customer: Option<&str>, lines: &[(ProductId, &str, i64, i64)]) -> Order
         })
         .collect();
     let customer = customer.map(|c| CustomerId::parse(c).expect("a valid customer id"));
-    let mut order = Order::place(OrderId::new(), customer, items, Currency::USD, ports::now())
+    let mut order = Order::place(OrderId::new(), customer, items, Currency::USD, crate::now())
         .expect("a valid order");
     order.take_events();
     order
@@ -220,7 +220,7 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
 
     let mut confirmed = placed.clone();
     confirmed
-        .confirm(ports::now())
+        .confirm(crate::now())
         .expect("pending -> confirmed");
     confirmed.take_events();
     let mut tx = begin(store).await;
@@ -244,7 +244,7 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
     shipped
         .ship(
             domain::Shipment::parse("DHL", "JD0146").expect("a shipment"),
-            ports::now(),
+            crate::now(),
         )
         .expect("confirmed -> shipped");
     shipped.take_events();
@@ -282,7 +282,7 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
         note: Some(domain::OrderNote::parse("ring twice").expect("a valid note")),
     };
     edited
-        .update_details(details, ports::now())
+        .update_details(details, crate::now())
         .expect("a confirmed order is editable");
     let mut tx = begin(store).await;
     assert!(
@@ -296,7 +296,7 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
     shipped
         .ship(
             domain::Shipment::parse("DHL", "JD0146").expect("a shipment"),
-            ports::now(),
+            crate::now(),
         )
         .expect("confirmed -> shipped");
     shipped.take_events();
@@ -317,7 +317,7 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
 
     let mut rejected = to_reject.clone();
     rejected
-        .reject(RejectionReason::InsufficientStock, ports::now())
+        .reject(RejectionReason::InsufficientStock, crate::now())
         .expect("pending -> rejected");
     rejected.take_events();
     let mut tx = begin(store).await;
@@ -337,7 +337,7 @@ async fn update_is_conditional_on_the_version(store: &dyn OrderStore, ledger: &m
 
     let mut cancelled = to_cancel.clone();
     cancelled
-        .cancel(ports::now())
+        .cancel(crate::now())
         .expect("pending -> cancelled");
     cancelled.take_events();
     let mut tx = begin(store).await;
@@ -451,7 +451,7 @@ async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized>(
 
     let mut confirmed = order.clone();
     let t = confirmed
-        .confirm(ports::now())
+        .confirm(crate::now())
         .expect("pending -> confirmed");
     confirmed.take_events();
     let confirmation = HistoryEntry {
@@ -477,7 +477,7 @@ async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized>(
     // A history row of a dropped transaction.
     let mut cancelled = confirmed.clone();
     let t = cancelled
-        .cancel(ports::now())
+        .cancel(crate::now())
         .expect("confirmed -> cancelled");
     let mut tx = begin(store).await;
     append(
@@ -499,7 +499,7 @@ async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized>(
     let mut rejected = one_line(None);
     let placed_rejected = placed_entry(&rejected);
     let t = rejected
-        .reject(RejectionReason::UnknownProduct, ports::now())
+        .reject(RejectionReason::UnknownProduct, crate::now())
         .expect("pending -> rejected");
     rejected.take_events();
     let rejection = HistoryEntry {
@@ -563,7 +563,7 @@ async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized>(
 async fn stuck_orders_are_found_and_counted(store: &dyn OrderStore, ledger: &mut Ledger) {
     let stuck = one_line(None);
     insert_all(store, ledger, std::slice::from_ref(&stuck)).await;
-    let later = ports::now() + chrono::Duration::seconds(1);
+    let later = crate::now() + chrono::Duration::seconds(1);
     let found = |rows: Vec<(OrderId, u32)>| rows.into_iter().find(|(id, _)| *id == stuck.id());
     let before = store
         .stuck_pending(later, 1000)
@@ -590,7 +590,7 @@ async fn stuck_orders_are_found_and_counted(store: &dyn OrderStore, ledger: &mut
         items: vec![],
     };
     let message = ports::OutboxMessage::with_id(
-        ports::orders::created_message_id(stuck.id()),
+        ports::ordering::created_message_id(stuck.id()),
         &created,
         stuck.created_at(),
     );

@@ -8,9 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 // This crate has `chrono` only as a dev-dependency; sea-query re-exports the same crate.
 
-use adapters::relay::publish_once;
 use domain::MessageId;
-use ports::orders::OrderStore;
+use ports::ordering::OrderStore;
+use ports::relay::publish_once;
 use ports::store::OutboxStore;
 use ports::{EventPublisher, OutboxMessage, PublishError};
 
@@ -27,7 +27,7 @@ pub trait OutboxFixture: Send + Sync {
 }
 
 /// An [`OutboxFixture`] that enqueues through an order store's transactions
-/// ([`ports::orders::OrderTx::enqueue`]), as the order service does.
+/// ([`ports::ordering::OrderTx::enqueue`]), as the order service does.
 pub struct OutboxThroughOrders {
     outbox: Arc<dyn OutboxStore>,
     orders: Arc<dyn OrderStore>,
@@ -141,7 +141,7 @@ fn message(label: &str) -> OutboxMessage {
         id,
         routing_key: "contract.outbox".to_owned(),
         payload: format!(r#"{{"id":"{id}","label":"{label} ✓"}}"#),
-        occurred_at: ports::now(),
+        occurred_at: crate::now(),
     }
 }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::bus::{BOUND_KEYS, BusFixture, RunningConsumer};
 use crate::{Infra, Isolation};
-use adapters::amqp::{self, RabbitMqPublisher, Topology, get_one, run_consumer};
+use adapters::rabbitmq::{self, RabbitMqPublisher, Topology, get_one, run_consumer};
 use adapters::runtime::Background;
 use ports::{EventPublisher, MessageHandler};
 
@@ -36,7 +36,7 @@ impl RabbitMqBus {
             BOUND_KEYS.iter().map(|k| (*k).to_owned()).collect(),
             DELIVERY_LIMIT,
         );
-        let connection = amqp::connect(&infra.amqp_url, "contract-tests")
+        let connection = rabbitmq::connect(&infra.amqp_url, "contract-tests")
             .await
             .expect("the test broker must accept a connection");
         let channel = connection.create_channel().await.expect("an AMQP channel");
@@ -119,7 +119,7 @@ impl BusFixture for RabbitMqBus {
             "contract-consumer".to_owned(),
             self.topology.clone(),
             handler,
-            amqp::consumer::DEFAULT_PREFETCH,
+            rabbitmq::consumer::DEFAULT_PREFETCH,
             RETRY_DELAY,
             background.token(),
         );

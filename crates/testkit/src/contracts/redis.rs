@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::cache::CacheFixture;
 use crate::{Infra, Isolation};
-use adapters::redis_cache::{RedisCache, RedisOptions};
+use adapters::redis::{RedisCache, RedisOptions};
 use ports::Cache;
 
 /// Bound of every Redis call in the contract tests; well under the outage bound.

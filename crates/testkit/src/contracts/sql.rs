@@ -1,5 +1,5 @@
-//! Fixtures for the sea-orm stores ([`SqlOrderStore`], [`adapters::db::SqlProductStore`],
-//! [`adapters::db::SqlOutboxStore`]): a database of its own on the test MySQL server, and
+//! Fixtures for the sea-orm stores ([`SqlOrderStore`], [`adapters::sql::SqlProductStore`],
+//! [`adapters::sql::SqlOutboxStore`]): a database of its own on the test MySQL server, and
 //! reading behind the ports what they cannot read yet. The readers only need a
 //! [`DatabaseConnection`], so they serve every backend the stores run on.
 
@@ -13,11 +13,12 @@ use sea_orm::{
 
 use super::orders::OrderStoreFixture;
 use crate::{Infra, Isolation};
-use adapters::db::entities::order_status_history as history;
-use adapters::db::{OrderMigrator, OutboxSignal, ProductMigrator, SqlOrderStore};
 use adapters::settings::DatabaseSettings;
+use adapters::sql::entities::order_status_history as history;
+use adapters::sql::{OrderMigrator, ProductMigrator, SqlOrderStore};
 use domain::{OrderId, OrderStatus};
-use ports::orders::{HistoryEntry, OrderStore};
+use ports::OutboxSignal;
+use ports::ordering::{HistoryEntry, OrderStore};
 
 /// A database of its own on the test MySQL server, migrated, and dropped by
 /// [`MySqlDatabase::drop_database`].
@@ -32,7 +33,7 @@ impl MySqlDatabase {
     /// `t_{id}_contract_orders`, with the order service's schema.
     pub async fn orders(infra: &Infra, iso: &Isolation) -> Self {
         let settings = settings(infra, iso, "orders");
-        let conn = adapters::wiring::open_database::<OrderMigrator>(&settings)
+        let conn = adapters::sql::open_database::<OrderMigrator>(&settings)
             .await
             .expect("the order contract database must open and migrate");
         Self::new(infra, &settings, conn)
@@ -41,7 +42,7 @@ impl MySqlDatabase {
     /// `t_{id}_contract_products`, with the product service's schema.
     pub async fn products(infra: &Infra, iso: &Isolation) -> Self {
         let settings = settings(infra, iso, "products");
-        let conn = adapters::wiring::open_database::<ProductMigrator>(&settings)
+        let conn = adapters::sql::open_database::<ProductMigrator>(&settings)
             .await
             .expect("the product contract database must open and migrate");
         Self::new(infra, &settings, conn)

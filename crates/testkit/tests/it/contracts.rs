@@ -4,9 +4,8 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use adapters::db::{
-    OutboxSignal, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore, SqlProductStore,
-};
+use adapters::sql::{SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore, SqlProductStore};
+use ports::OutboxSignal;
 use ports::inventory::ProductStore;
 use testkit::contracts::broken::{ForgetfulInbox, IgnoresTtl, OverdrawingStock, SwallowsRetries};
 use testkit::contracts::embedded::{InProcessBusFixture, MemoryCaches, SqliteDatabase};

@@ -206,7 +206,7 @@ fn cancelled(order_id: OrderId) -> OutboxMessage {
             order_id,
             reason: "customer".into(),
         },
-        ports::now(),
+        testkit::now(),
     )
 }
 
@@ -217,7 +217,7 @@ fn shipped(order_id: OrderId) -> OutboxMessage {
             carrier: "UPS".into(),
             tracking_number: "1Z999AA10123456784".into(),
         },
-        ports::now(),
+        testkit::now(),
     )
 }
 
@@ -589,7 +589,8 @@ both!(a_shipped_order_keeps_its_units_when_cancelled_later);
 mod broken_adapters {
     use std::sync::Arc;
 
-    use adapters::db::{OutboxSignal, SqlProductStore};
+    use adapters::sql::SqlProductStore;
+    use ports::OutboxSignal;
     use ports::inventory::ProductStore;
     use testkit::contracts::broken::ShipmentReleases;
     use testkit::contracts::inventory_store_contract;

@@ -1,0 +1,141 @@
+//! One service's messaging over RabbitMQ: its topology, the publisher its outbox relay uses,
+//! the source feeding its message handler, and its dead-letter queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::{RabbitMqDeadLetters, RabbitMqPublisher, Topology, connect, run_consumer};
+use crate::settings::AmqpSettings;
+use ports::{MessageHandler, MessageSource};
+
+/// What a service needs from RabbitMQ, prepared at startup.
+#[derive(Debug)]
+pub struct RabbitMqMessaging {
+    /// The publisher of the outbox relay (its connection state feeds `/health`).
+    pub publisher: Arc<RabbitMqPublisher>,
+    /// The service's queue, for its consumer.
+    pub source: RabbitMqSource,
+    /// The service's dead-letter queue, for the admin endpoints.
+    pub dead_letters: Arc<RabbitMqDeadLetters>,
+}
+
+impl RabbitMqMessaging {
+    /// Declares `service`'s topology (its queue bound to `routing_keys`) and prepares its
+    /// publisher, consumer and dead-letter access. Best effort: a broker that is down at
+    /// startup must not stop the service (the outbox keeps the events); the consumer declares
+    /// the topology again on every (re)connection, and the publisher declares the exchange.
+    pub async fn start(
+        service: &'static str,
+        settings: &AmqpSettings,
+        routing_keys: &[&str],
+    ) -> Self {
+        let topology = Topology::for_service(
+            &settings.prefix,
+            service,
+            routing_keys.iter().map(|k| (*k).to_owned()).collect(),
+            settings.delivery_limit,
+        );
+        match tokio::time::timeout(
+            Duration::from_secs(10),
+            declare(service, settings, &topology),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "RabbitMQ unavailable at startup; events wait in the outbox")
+            }
+            Err(_) => {
+                tracing::warn!("RabbitMQ did not answer at startup; events wait in the outbox")
+            }
+        }
+        let publisher = Arc::new(
+            RabbitMqPublisher::new(settings.url.clone(), service, topology.exchange.clone())
+                .with_confirm_timeout(Duration::from_millis(settings.confirm_timeout_ms)),
+        );
+        let dead_letters = Arc::new(RabbitMqDeadLetters::new(
+            settings.url.clone(),
+            topology.clone(),
+        ));
+        let source = RabbitMqSource {
+            url: settings.url.clone(),
+            service,
+            topology,
+            prefetch: settings.prefetch,
+            retry_delay: Duration::from_millis(settings.retry_delay_ms),
+        };
+        Self {
+            publisher,
+            source,
+            dead_letters,
+        }
+    }
+}
+
+impl RabbitMqMessaging {
+    /// `/health`'s probe of the broker: optional, the outbox keeps events while it is down.
+    #[cfg(feature = "http")]
+    pub fn health_check(&self) -> crate::http::health::HealthCheck {
+        let publisher = self.publisher.clone();
+        crate::http::health::HealthCheck::optional("rabbitmq", move || {
+            let publisher = publisher.clone();
+            async move {
+                publisher
+                    .ensure_connected()
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        })
+    }
+}
+
+async fn declare(
+    service: &str,
+    settings: &AmqpSettings,
+    topology: &Topology,
+) -> anyhow::Result<()> {
+    let setup = connect(&settings.url, service).await?;
+    let channel = setup
+        .create_channel()
+        .await
+        .context("failed to open an AMQP channel")?;
+    topology.declare(&channel).await?;
+    channel.close(200, "topology declared".into()).await.ok();
+    setup.close(200, "topology declared".into()).await.ok();
+    Ok(())
+}
+
+/// A service's RabbitMQ queue as a [`MessageSource`]: a consumer with manual acks that
+/// reconnects with backoff.
+#[derive(Debug, Clone)]
+pub struct RabbitMqSource {
+    url: String,
+    service: &'static str,
+    topology: Topology,
+    prefetch: u16,
+    retry_delay: Duration,
+}
+
+#[async_trait]
+impl MessageSource for RabbitMqSource {
+    async fn consume(
+        &self,
+        handler: Arc<dyn MessageHandler>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        run_consumer(
+            self.url.clone(),
+            self.service.to_owned(),
+            self.topology.clone(),
+            handler,
+            self.prefetch,
+            self.retry_delay,
+            shutdown,
+        )
+        .await
+    }
+}

@@ -1,0 +1,403 @@
+//! Relational storage through sea-orm: connection, migrations, the order and product stores,
+//! the outbox, the inbox and the idempotency keys. The SQL stays MySQL-compatible (MariaDB
+//! runs the tests); SQLite serves the standalone composition with the same code.
+//!
+//! Layout:
+//! - [`migrations`]: the schema, one file per database plus the tables both share.
+//! - [`entities`]: the sea-orm entities.
+//! - `orders`, `products`, `outbox`, `idempotency`: the stores ([`SqlOrderStore`],
+//!   [`SqlProductStore`], [`SqlOutboxStore`], [`SqlIdempotencyStore`]).
+//! - Here: connecting, error classification, and the transaction both services' stores share.
+
+pub mod entities;
+mod idempotency;
+pub mod migrations;
+mod orders;
+mod outbox;
+mod products;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait};
+
+use ports::{Clock, OutboxMessage, OutboxSignal, StoreError, SystemClock};
+
+pub use idempotency::SqlIdempotencyStore;
+pub use migrations::{OrderMigrator, ProductMigrator};
+pub use orders::SqlOrderStore;
+pub use outbox::SqlOutboxStore;
+pub use products::SqlProductStore;
+
+impl crate::settings::DatabaseSettings {
+    /// Pool options for [`connect`].
+    pub fn options(&self) -> DbOptions {
+        DbOptions {
+            url: self.url.clone(),
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms),
+        }
+    }
+}
+
+/// Opens the pool (creating the database first when configured to) and applies `M`'s
+/// pending migrations.
+pub async fn open_database<M: sea_orm_migration::MigratorTrait>(
+    settings: &crate::settings::DatabaseSettings,
+) -> anyhow::Result<DatabaseConnection> {
+    if settings.create_if_missing {
+        ensure_database(&settings.url).await?;
+    }
+    let conn = connect(&settings.options()).await?;
+    M::up(&conn, None)
+        .await
+        .context("failed to apply the database migrations")?;
+    Ok(conn)
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    /// Connection URL (`mysql://user:pass@host:port/db`).
+    pub url: String,
+    /// Upper bound of open connections.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before failing fast.
+    pub acquire_timeout: Duration,
+}
+
+/// Whether `url` names an SQLite database (`sqlite://path` or `sqlite::memory:`).
+pub fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+/// Opens a bounded pool. Connects eagerly so that a wrong URL fails at startup.
+///
+/// SQLite (the standalone composition) gets one connection: SQLite has a single writer
+/// anyway, and one connection makes every transaction strictly serial, with no "database is
+/// locked" retries. The connection is never recycled, so an in-memory database lives as long
+/// as the pool. WAL journaling keeps commits cheap and crash-safe.
+pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> {
+    let mut opt = ConnectOptions::new(options.url.clone());
+    opt.connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(options.acquire_timeout)
+        .sqlx_logging(false);
+    if is_sqlite(&options.url) {
+        opt.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .foreign_keys(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+            });
+    } else {
+        opt.max_connections(options.max_connections)
+            .min_connections(1);
+    }
+    Database::connect(opt).await.with_context(|| {
+        format!(
+            "failed to connect to the database at {}",
+            redact(&options.url)
+        )
+    })
+}
+
+/// Creates the database named in `url` when missing (the server must allow it), then
+/// returns. Used by tests and first starts; production databases are usually provisioned.
+pub async fn ensure_database(url: &str) -> anyhow::Result<()> {
+    if is_sqlite(url) {
+        // SQLite creates the file on connect; only its folder must exist.
+        if let Some(dir) = sqlite_path(url).and_then(|p| p.parent().map(ToOwned::to_owned))
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
+        }
+        return Ok(());
+    }
+    let (server, name) = url
+        .rsplit_once('/')
+        .filter(|(_, name)| !name.is_empty())
+        .with_context(|| format!("database URL {} names no database", redact(url)))?;
+    let name = name.split('?').next().unwrap_or(name);
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        anyhow::bail!("database name `{name}` must be letters, digits and underscores");
+    }
+    let db = Database::connect(
+        ConnectOptions::new(format!("{server}/"))
+            .sqlx_logging(false)
+            .to_owned(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "failed to connect to the database server at {}",
+            redact(server)
+        )
+    })?;
+    db.execute_unprepared(&format!(
+        "CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .await
+    .with_context(|| format!("failed to create database {name}"))?;
+    db.close().await.ok();
+    Ok(())
+}
+
+/// The file of an SQLite URL (`sqlite://data/orders.db?mode=rwc` → `data/orders.db`), or
+/// `None` for an in-memory database.
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
+/// Checks that the database answers (for `/health`).
+pub async fn ping(db: &DatabaseConnection) -> anyhow::Result<()> {
+    db.ping().await.context("database ping failed")
+}
+
+/// `/health`'s probe of a database: critical, the service cannot work without it.
+#[cfg(feature = "http")]
+pub fn health_check(db: &DatabaseConnection) -> crate::http::health::HealthCheck {
+    let db = db.clone();
+    crate::http::health::HealthCheck::critical("database", move || {
+        let db = db.clone();
+        async move { ping(&db).await }
+    })
+}
+
+/// `mysql://user:secret@host/db` → `mysql://user:***@host/db`: URLs are logged, secrets never.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether the database failed for a reason that passes: the server is unreachable, restarting
+/// or out of connections, the connection broke, or the statement lost a deadlock or a lock wait.
+/// A request answers those with `503` and `Retry-After`, a consumer retries the message; any
+/// other error is a bug or bad data.
+fn is_transient(e: &DbErr) -> bool {
+    let runtime = match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return false,
+    };
+    let sea_orm::RuntimeErr::SqlxError(err) = runtime else {
+        return false;
+    };
+    match err.as_ref() {
+        sea_orm::sqlx::Error::Io(_)
+        | sea_orm::sqlx::Error::Tls(_)
+        | sea_orm::sqlx::Error::PoolTimedOut
+        | sea_orm::sqlx::Error::PoolClosed
+        | sea_orm::sqlx::Error::WorkerCrashed => true,
+        sea_orm::sqlx::Error::Database(db) => {
+            let code = db.code();
+            // SQLSTATE class 08: connection exception; 40001: deadlock (serialization
+            // failure); 5 and 6: SQLITE_BUSY and SQLITE_LOCKED.
+            code.as_deref()
+                .is_some_and(|c| c.starts_with("08") || matches!(c, "40001" | "5" | "6"))
+                || db
+                    .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|m| MYSQL_TRANSIENT.contains(&m.number()))
+        }
+        _ => false,
+    }
+}
+
+/// MySQL error numbers that pass: too many connections (1040), server shutting down (1053),
+/// lock wait timeout (1205), deadlock (1213), connection killed (1927).
+const MYSQL_TRANSIENT: [u16; 5] = [1040, 1053, 1205, 1213, 1927];
+
+pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
+    if is_transient(&e) {
+        StoreError::Unavailable(anyhow::Error::new(e).context(what))
+    } else {
+        StoreError::Unknown(anyhow::Error::new(e).context(what))
+    }
+}
+
+pub(crate) fn to_naive(at: DateTime<Utc>) -> NaiveDateTime {
+    at.naive_utc()
+}
+
+pub(crate) fn to_utc(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Unknown(anyhow::anyhow!("corrupt row: {what}"))
+}
+
+/// One transaction of a service's database, as both services' stores use it: the inbox, the
+/// outbox, and a commit that wakes the relay when it enqueued something.
+pub(crate) struct SqlTx {
+    pub(crate) tx: sea_orm::DatabaseTransaction,
+    signal: OutboxSignal,
+    enqueued: bool,
+}
+
+impl SqlTx {
+    pub(crate) async fn begin(
+        db: &DatabaseConnection,
+        signal: &OutboxSignal,
+    ) -> Result<Self, StoreError> {
+        use sea_orm::TransactionTrait;
+        let tx = db
+            .begin()
+            .await
+            .map_err(|e| store_err(e, "failed to begin a transaction"))?;
+        Ok(Self {
+            tx,
+            signal: signal.clone(),
+            enqueued: false,
+        })
+    }
+
+    pub(crate) async fn record_inbox(
+        &self,
+        consumer: &str,
+        message_id: domain::MessageId,
+    ) -> Result<bool, StoreError> {
+        record_inbox(&self.tx, consumer, message_id).await
+    }
+
+    pub(crate) async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
+        enqueue(&self.tx, message).await?;
+        self.enqueued = true;
+        Ok(())
+    }
+
+    /// Notes that the transaction made outbox rows publishable again.
+    pub(crate) fn mark_enqueued(&mut self) {
+        self.enqueued = true;
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        self.tx
+            .commit()
+            .await
+            .map_err(|e| store_err(e, "failed to commit"))?;
+        crate::fault::crash_point("tx.after_commit");
+        if self.enqueued {
+            self.signal.notify();
+        }
+        Ok(())
+    }
+}
+
+/// Inserts `(consumer, message_id)` into the inbox; `false` when it is already there.
+pub(crate) async fn record_inbox<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    message_id: domain::MessageId,
+) -> Result<bool, StoreError> {
+    use entities::inbox;
+    use sea_orm::{ActiveValue::Set, SqlErr};
+    let row = inbox::ActiveModel {
+        consumer: Set(consumer.to_owned()),
+        message_id: Set(message_id.as_uuid()),
+        received_at: Set(to_naive(SystemClock.now())),
+    };
+    match inbox::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(store_err(e, "failed to record the inbox entry")),
+    }
+}
+
+/// Adds a message to the outbox.
+pub(crate) async fn enqueue<C: ConnectionTrait>(
+    conn: &C,
+    message: &OutboxMessage,
+) -> Result<(), StoreError> {
+    use entities::outbox;
+    use sea_orm::ActiveValue::Set;
+    let row = outbox::ActiveModel {
+        id: Set(message.id.as_uuid()),
+        routing_key: Set(message.routing_key.clone()),
+        payload: Set(message.payload.clone()),
+        occurred_at: Set(to_naive(message.occurred_at)),
+        published_at: Set(None),
+    };
+    outbox::Entity::insert(row)
+        .exec_without_returning(conn)
+        .await
+        .map_err(|e| store_err(e, "failed to write the outbox"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        assert_eq!(
+            sqlite_path("sqlite://data/orders.db?mode=rwc"),
+            Some("data/orders.db".into())
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("mysql://db/orderdb"), None);
+    }
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redact("mysql://app:s3cret@db:3306/orderdb"),
+            "mysql://app:***@db:3306/orderdb"
+        );
+        assert_eq!(redact("mysql://db/orderdb"), "mysql://db/orderdb");
+    }
+
+    fn sqlx(e: sea_orm::sqlx::Error) -> sea_orm::RuntimeErr {
+        sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(e))
+    }
+
+    #[test]
+    fn a_lost_or_refused_connection_is_unavailable_and_a_bad_statement_is_not() {
+        let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for passes in [
+            DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout),
+            DbErr::Exec(sqlx(sea_orm::sqlx::Error::Io(refused()))),
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::Io(refused()))),
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::PoolTimedOut)),
+        ] {
+            let shown = passes.to_string();
+            assert!(
+                matches!(store_err(passes, "test"), StoreError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+        for fails in [
+            DbErr::Query(sqlx(sea_orm::sqlx::Error::RowNotFound)),
+            DbErr::Exec(sqlx(sea_orm::sqlx::Error::Protocol("garbage".into()))),
+            DbErr::Custom("a bug".into()),
+        ] {
+            let shown = fails.to_string();
+            assert!(
+                matches!(store_err(fails, "test"), StoreError::Unknown(_)),
+                "{shown}"
+            );
+        }
+    }
+}

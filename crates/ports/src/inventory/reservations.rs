@@ -1,0 +1,174 @@
+//! The inventory use cases driven by order events: reserve an order's stock all-or-nothing,
+//! release it when the order is cancelled, consume it when the order ships. Each applies
+//! exactly once per message (inbox) and evicts what it changed from the cache after commit.
+
+use tracing::{info, warn};
+
+use super::events::{qty_confirmed, qty_failed};
+use super::messages::CONSUMER;
+use super::ports::{ProductStore, ReservationStatus};
+use super::service::ProductService;
+use crate::cache::Cache;
+use crate::events::{Envelope, OrderCancelledV1, OrderCreatedV1, OrderShippedV1};
+use crate::messaging::HandleOutcome;
+use crate::store::StoreError;
+use domain::{
+    MessageId, OrderId, ProductId, Quantity, RejectionReason, ReservationLine, plan_reservation,
+};
+
+impl<S: ProductStore, K: Cache> ProductService<S, K> {
+    /// Reserves every line of an order or none, exactly once per message, and answers with
+    /// `order.qty_confirmed` or `order.qty_failed` through the outbox.
+    #[tracing::instrument(skip_all, fields(message_id = %envelope.id, order_id = %envelope.data.order_id))]
+    pub(super) async fn reserve(&self, envelope: Envelope<OrderCreatedV1>) -> HandleOutcome {
+        let order_id = envelope.data.order_id;
+        let mut lines = Vec::with_capacity(envelope.data.items.len());
+        for item in &envelope.data.items {
+            match Quantity::new(i64::from(item.quantity)) {
+                Ok(quantity) => lines.push(ReservationLine {
+                    product_id: item.product_id,
+                    quantity,
+                }),
+                Err(e) => return HandleOutcome::DeadLetter(format!("order {order_id}: {e}")),
+            }
+        }
+        if lines.is_empty() {
+            return HandleOutcome::DeadLetter(format!("order {order_id} has no items"));
+        }
+        // Ascending product id: every reservation takes its row locks in the same order.
+        lines.sort_by_key(|l| l.product_id);
+        let result = self.try_reserve(envelope.id, order_id, &lines).await;
+        self.settle(result).await
+    }
+
+    /// Evicts what a committed handler changed, or asks for a redelivery.
+    async fn settle(&self, result: Result<Vec<ProductId>, StoreError>) -> HandleOutcome {
+        match result {
+            Ok(touched) => {
+                self.cache.evict(&touched).await;
+                HandleOutcome::Ack
+            }
+            Err(e) => HandleOutcome::Retry(format!("{:#}", anyhow::Error::from(e))),
+        }
+    }
+
+    /// Returns the products whose stock changed (none for a duplicate message).
+    async fn try_reserve(
+        &self,
+        message_id: MessageId,
+        order_id: OrderId,
+        lines: &[ReservationLine],
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.record_inbox(CONSUMER, message_id).await? {
+            info!("message already applied; skipping");
+            return Ok(Vec::new());
+        }
+        if tx.is_tombstoned(order_id).await? {
+            // Cancelled before it reached the inventory: the order side knows, nothing to say.
+            info!("order cancelled before its reservation; reserving nothing");
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
+        let levels = tx.lock_stock(&ids).await?;
+        let now = self.clock.now();
+        let touched = match plan_reservation(lines, &levels) {
+            Ok(_) => {
+                for line in lines {
+                    if !tx.decrement_stock(line.product_id, line.quantity).await? {
+                        // The rows are locked, so this means the adapter broke its contract.
+                        return Err(StoreError::Unknown(anyhow::anyhow!(
+                            "stock of {} changed under a lock",
+                            line.product_id
+                        )));
+                    }
+                    tx.insert_reservation(order_id, line.product_id, line.quantity)
+                        .await?;
+                }
+                tx.enqueue(&qty_confirmed(order_id, now)).await?;
+                info!(lines = lines.len(), "stock reserved");
+                ids
+            }
+            Err(shortages) => {
+                let reason = if shortages.iter().any(|s| !s.known) {
+                    RejectionReason::UnknownProduct
+                } else {
+                    RejectionReason::InsufficientStock
+                };
+                tx.enqueue(&qty_failed(order_id, reason, &shortages, now))
+                    .await?;
+                info!(%reason, shortages = shortages.len(), "reservation refused");
+                Vec::new()
+            }
+        };
+        tx.commit().await?;
+        Ok(touched)
+    }
+
+    /// Releases an order's reservations once (`order.cancelled`), or leaves a tombstone when
+    /// it never had any, so that a late `order.created` reserves nothing.
+    #[tracing::instrument(skip_all, fields(message_id = %envelope.id, order_id = %envelope.data.order_id))]
+    pub(super) async fn release(&self, envelope: Envelope<OrderCancelledV1>) -> HandleOutcome {
+        let result = self.try_release(envelope.id, envelope.data.order_id).await;
+        self.settle(result).await
+    }
+
+    async fn try_release(
+        &self,
+        message_id: MessageId,
+        order_id: OrderId,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.record_inbox(CONSUMER, message_id).await? {
+            info!("message already applied; skipping");
+            return Ok(Vec::new());
+        }
+        let reservations = tx.reservations_of(order_id).await?;
+        let touched = if reservations.is_empty() {
+            tx.insert_tombstone(order_id, self.clock.now()).await?;
+            info!("nothing reserved yet; tombstone left for a late order.created");
+            Vec::new()
+        } else if reservations
+            .iter()
+            .any(|r| r.status == ReservationStatus::Active)
+        {
+            let released = tx.release_reservations(order_id).await?;
+            info!(lines = released.len(), "reservations released");
+            released.into_iter().map(|l| l.product_id).collect()
+        } else {
+            info!("reservations already released or consumed; nothing to release");
+            Vec::new()
+        };
+        tx.commit().await?;
+        Ok(touched)
+    }
+
+    /// Consumes an order's reservations (`order.shipped`): the units are gone for good, and a
+    /// later cancellation releases nothing. The stock does not change.
+    #[tracing::instrument(skip_all, fields(message_id = %envelope.id, order_id = %envelope.data.order_id))]
+    pub(super) async fn consume(&self, envelope: Envelope<OrderShippedV1>) -> HandleOutcome {
+        let result = self.try_consume(envelope.id, envelope.data.order_id).await;
+        self.settle(result).await
+    }
+
+    async fn try_consume(
+        &self,
+        message_id: MessageId,
+        order_id: OrderId,
+    ) -> Result<Vec<ProductId>, StoreError> {
+        let mut tx = self.store.begin().await?;
+        if !tx.record_inbox(CONSUMER, message_id).await? {
+            info!("message already applied; skipping");
+            return Ok(Vec::new());
+        }
+        let consumed = tx.consume_reservations(order_id).await?;
+        if consumed == 0 {
+            warn!("a shipped order had no active reservation; nothing consumed");
+        } else {
+            info!(lines = consumed, "reservations consumed");
+        }
+        tx.commit().await?;
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,154 @@
+//! The driven ports of the order use cases: order storage (with its transaction) and the
+//! product catalogue that prices orders.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use domain::{MessageId, Money, Order, OrderId, OrderStatus, ProductId};
+
+use super::requests::OrderFilter;
+use crate::events::OutboxMessage;
+use crate::store::{Page, PageRequest, StoreError};
+
+/// One row of an order's status history. `seq` is the order's version after the change, so
+/// the sequence is gap-free per order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The order.
+    pub order_id: OrderId,
+    /// Position in the order's history, from 1.
+    pub seq: u32,
+    /// Status before (`None` for the placement).
+    pub from: Option<OrderStatus>,
+    /// Status after.
+    pub to: OrderStatus,
+    /// Why (rejection reason).
+    pub reason: Option<String>,
+    /// What caused it.
+    pub cause: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// One database transaction of the order service. Dropping it without [`OrderTx::commit`]
+/// rolls everything back.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OrderTx: Send {
+    /// Records that `consumer` handled `message_id`. Returns `false` when it already had: the
+    /// effect was applied before, and the caller must not apply it again.
+    async fn record_inbox(
+        &mut self,
+        consumer: &str,
+        message_id: MessageId,
+    ) -> Result<bool, StoreError>;
+    /// Inserts a new order with its items; [`StoreError::Duplicate`] when its id exists.
+    async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError>;
+    /// Reads an order and locks it until the transaction ends.
+    async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Writes the order's mutable state (status, rejection reason, details, shipment,
+    /// version, timestamp), only if the stored version is still `expected_version`. Returns
+    /// whether it was written.
+    async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError>;
+    /// The order's history rows, in `seq` order.
+    async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Publishes `message` again (the outbox row with its id goes back to unpublished, or is
+    /// written anew if it was purged) and counts one more re-emission of the order.
+    async fn reemit(
+        &mut self,
+        order_id: OrderId,
+        message: &OutboxMessage,
+    ) -> Result<(), StoreError>;
+    /// Appends a history row.
+    async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Adds a message to the outbox.
+    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError>;
+    /// Commits, then wakes the outbox relay.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Order persistence.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OrderStore: Send + Sync + 'static {
+    /// Starts a transaction.
+    async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError>;
+    /// Reads one order.
+    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Lists orders newest first, by keyset.
+    async fn list(
+        &self,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, StoreError>;
+    /// The order's history rows, in `seq` order (empty for an unknown order).
+    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// Orders still `pending` that were placed before `placed_before`, oldest first, with
+    /// how many times their `order.created` was re-emitted.
+    async fn stuck_pending(
+        &self,
+        placed_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(OrderId, u32)>, StoreError>;
+}
+
+/// What the order service needs to know about a product to price a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogProduct {
+    /// The product.
+    pub id: ProductId,
+    /// Its current name.
+    pub name: String,
+    /// Its current unit price.
+    pub price: Money,
+}
+
+/// The product catalogue could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The product service (or the network to it) failed.
+    #[error("product catalogue unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    /// Recent calls failed so often that calls are refused for a while (a circuit breaker is
+    /// open): failing fast instead of waiting on a sick dependency.
+    #[error("product catalogue calls suspended after repeated failures")]
+    Suspended,
+}
+
+/// Reads product names and prices (from the product service).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ProductCatalog: Send + Sync + 'static {
+    /// The products among `ids` that exist; unknown ids are simply absent.
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError>;
+
+    /// Forgets any copy of these products (after `product.updated`). Nothing to do for a
+    /// catalogue without a cache.
+    async fn evict(&self, ids: &[ProductId]) {
+        let _ = ids;
+    }
+
+    /// Loads these products fresh from the source into any cache in front of it; returns the
+    /// ids that exist.
+    async fn warm(&self, ids: &[ProductId]) -> Result<Vec<ProductId>, CatalogError> {
+        Ok(self
+            .find_many(ids)
+            .await?
+            .into_iter()
+            .map(|p| p.id)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl<T: ProductCatalog + ?Sized> ProductCatalog for std::sync::Arc<T> {
+    async fn find_many(&self, ids: &[ProductId]) -> Result<Vec<CatalogProduct>, CatalogError> {
+        (**self).find_many(ids).await
+    }
+    async fn evict(&self, ids: &[ProductId]) {
+        (**self).evict(ids).await
+    }
+    async fn warm(&self, ids: &[ProductId]) -> Result<Vec<ProductId>, CatalogError> {
+        (**self).warm(ids).await
+    }
+}

@@ -1,0 +1,226 @@
+//! The order use cases: place, read, list, change, warm the catalogue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tracing::info;
+
+use domain::{Currency, NewOrderItem, Order, OrderId, ProductId, validate_lines};
+
+use super::events::record;
+use super::ports::{CatalogError, CatalogProduct, HistoryEntry, OrderStore, ProductCatalog};
+use super::requests::{
+    Cause, ChangeOrderError, OrderCommand, OrderFilter, PlaceOrder, PlaceOrderError,
+};
+use crate::clock::Clock;
+use crate::store::{Page, PageRequest, StoreError};
+
+/// The order service's use cases.
+#[derive(Debug)]
+pub struct OrderService<S, C> {
+    pub(super) store: S,
+    pub(super) catalog: C,
+    pub(super) currency: Currency,
+    pub(super) clock: Arc<dyn Clock>,
+}
+
+impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
+    /// Wires the use cases to their ports; orders are priced in `currency`.
+    pub fn new(store: S, catalog: C, currency: Currency, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            catalog,
+            currency,
+            clock,
+        }
+    }
+
+    /// The order store (for health checks).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The product catalogue (for cache warm-up).
+    pub fn catalog(&self) -> &C {
+        &self.catalog
+    }
+
+    /// Prices the lines from the catalogue and stores the order with its history row and its
+    /// `order.created` message in one transaction.
+    #[tracing::instrument(skip_all, fields(items = request.lines.len()))]
+    pub async fn place_order(&self, request: PlaceOrder) -> Result<Order, PlaceOrderError> {
+        validate_lines(&request.lines)?;
+        if let Some(id) = request.order_id
+            && let Some(existing) = self.store.find(id).await?
+        {
+            // A retry of a request whose order was placed before a crash.
+            return Ok(existing);
+        }
+        let ids: Vec<ProductId> = request.lines.iter().map(|l| l.product_id).collect();
+        let products: HashMap<ProductId, CatalogProduct> = self
+            .catalog
+            .find_many(&ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let unknown: Vec<ProductId> = ids
+            .iter()
+            .filter(|id| !products.contains_key(id))
+            .copied()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(PlaceOrderError::UnknownProducts(unknown));
+        }
+        let mut items = Vec::with_capacity(request.lines.len());
+        for line in &request.lines {
+            let product = &products[&line.product_id];
+            if product.price.currency() != self.currency {
+                return Err(PlaceOrderError::CurrencyMismatch {
+                    product_id: product.id,
+                    found: product.price.currency(),
+                    expected: self.currency,
+                });
+            }
+            items.push(NewOrderItem {
+                product_id: line.product_id,
+                product_name: product.name.clone(),
+                unit_price: product.price,
+                quantity: line.quantity,
+            });
+        }
+        let mut order = Order::place(
+            request.order_id.unwrap_or_else(OrderId::new),
+            request.customer_id,
+            items,
+            self.currency,
+            self.clock.now(),
+        )?
+        .with_details(request.details);
+        let mut tx = self.store.begin().await?;
+        match tx.insert_order(&order).await {
+            Err(StoreError::Duplicate) if request.order_id.is_some() => {
+                drop(tx);
+                if let Some(existing) = self.store.find(order.id()).await? {
+                    return Ok(existing);
+                }
+                return Err(StoreError::Duplicate.into());
+            }
+            other => other?,
+        }
+        record(tx.as_mut(), &mut order, &request.cause.to_string()).await?;
+        tx.commit().await?;
+        info!(order_id = %order.id(), total = %order.total(), "order placed");
+        Ok(order)
+    }
+
+    /// Reads one order.
+    pub async fn find_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        self.store.find(id).await
+    }
+
+    /// Lists orders newest first.
+    pub async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, StoreError> {
+        self.store.list(filter, page).await
+    }
+
+    /// The order's history, `None` for an unknown order.
+    pub async fn history(&self, id: OrderId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
+        let history = self.store.history(id).await?;
+        if history.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(history))
+    }
+
+    /// Cancels, ships, delivers or edits an order: one transaction with the order locked, the
+    /// history row and the event. `expected_version` is the client's `If-Match`. Two racing
+    /// changes never both win: the second sees the first's result.
+    #[tracing::instrument(skip_all, fields(%id, action = command.action()))]
+    pub async fn change_order(
+        &self,
+        id: OrderId,
+        expected_version: Option<u32>,
+        command: OrderCommand,
+        cause: Cause,
+    ) -> Result<Order, ChangeOrderError> {
+        let mut tx = self.store.begin().await?;
+        let mut order = tx
+            .load_for_update(id)
+            .await?
+            .ok_or(ChangeOrderError::NotFound(id))?;
+        let action = command.action();
+        let before = order.version();
+        let status = order.status();
+        let idempotent = matches!(cause, Cause::IdempotentRequest(_));
+        let cause = cause.to_string();
+        if idempotent
+            && tx
+                .history(id)
+                .await?
+                .last()
+                .is_some_and(|last| last.cause == cause)
+        {
+            // This very request was applied before (a retry after a crash): same answer.
+            return Ok(order);
+        }
+        if let Some(expected) = expected_version
+            && expected != before
+        {
+            return Err(ChangeOrderError::Stale {
+                current_version: before,
+            });
+        }
+        let not_allowed = || ChangeOrderError::NotAllowed {
+            action,
+            status,
+            allowed_actions: status.allowed_actions(),
+        };
+        let now = self.clock.now();
+        let applied = match command {
+            OrderCommand::UpdateDetails(patch) => order.edit_details(patch, now).map(drop).is_ok(),
+            OrderCommand::Cancel => order.cancel(now).is_ok(),
+            OrderCommand::Ship(shipment) => order.ship(shipment, now).is_ok(),
+            OrderCommand::Deliver => order.deliver(now).is_ok(),
+        };
+        if !applied {
+            return Err(not_allowed());
+        }
+        if !tx.update(&order, before).await? {
+            // The row is locked, so only a broken store gets here; the client may retry.
+            return Err(ChangeOrderError::Stale {
+                current_version: before,
+            });
+        }
+        record(tx.as_mut(), &mut order, &cause).await?;
+        tx.commit().await?;
+        info!(from = %status, to = %order.status(), version = order.version(), "order changed");
+        Ok(order)
+    }
+
+    /// Loads products into the catalogue's cache, `concurrency` batches of at most 100 at a
+    /// time; returns the ids found and the ids that do not exist.
+    pub async fn warm_catalog(
+        &self,
+        ids: &[ProductId],
+        concurrency: usize,
+    ) -> Result<(Vec<ProductId>, Vec<ProductId>), CatalogError> {
+        use futures_util::stream::{self, StreamExt, TryStreamExt};
+        let loaded: Vec<ProductId> = stream::iter(ids.chunks(100))
+            .map(|chunk| self.catalog.warm(chunk))
+            .buffer_unordered(concurrency.max(1))
+            .try_concat()
+            .await?;
+        let found: HashSet<ProductId> = loaded.iter().copied().collect();
+        let missing = ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .copied()
+            .collect();
+        Ok((loaded, missing))
+    }
+}

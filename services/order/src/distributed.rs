@@ -1,0 +1,82 @@
+//! The distributed composition root: the order service on MySQL, Redis and RabbitMQ, pricing
+//! orders through the product service's API. `main` and the test harness call [`start`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use adapters::http::catalog_client::HttpProductCatalog;
+use adapters::http::health::HealthCheck;
+use adapters::http::resilience::{ResilienceOptions, ResilientCatalog};
+use adapters::rabbitmq::RabbitMqMessaging;
+use adapters::redis::{self, RedisCache};
+use adapters::runtime::{Background, Running};
+use adapters::sql::{self, OrderMigrator, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore};
+use domain::Currency;
+use ports::ordering::{CachedCatalog, ROUTING_KEYS};
+use ports::{OutboxSignal, SystemClock};
+
+use crate::app::{self, OrderAdapters, OrderConfig, SERVICE};
+use crate::settings::Settings;
+
+/// Connects to every dependency, applies migrations, declares the topology, binds the
+/// listener (port 0 picks a free port) and starts the background tasks.
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
+    let conn = sql::open_database::<OrderMigrator>(&settings.database).await?;
+    let signal = OutboxSignal::new();
+    let cache = RedisCache::new(&settings.redis.options())?;
+    let peer = &settings.product_service;
+    let client = HttpProductCatalog::new(
+        &peer.url,
+        Duration::from_millis(peer.connect_timeout_ms),
+        Duration::from_millis(peer.timeout_ms),
+    )?;
+    let catalog = CachedCatalog::new(
+        cache.clone(),
+        ResilientCatalog::new(client.clone(), ResilienceOptions::default()),
+        Duration::from_secs(settings.redis.ttl_secs),
+        Duration::from_secs(settings.redis.negative_ttl_secs),
+    );
+    let messaging = RabbitMqMessaging::start(SERVICE, &settings.amqp, ROUTING_KEYS).await;
+    let health = vec![
+        sql::health_check(&conn),
+        redis::health_check(&cache),
+        messaging.health_check(),
+        HealthCheck::optional("product_service", move || {
+            let client = client.clone();
+            async move { client.ping().await }
+        }),
+    ];
+    let adapters = OrderAdapters {
+        store: SqlOrderStore::new(conn.clone(), signal.clone()),
+        outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
+        signal,
+        catalog: Arc::new(catalog),
+        publisher: messaging.publisher,
+        source: Arc::new(messaging.source),
+        dead_letters: messaging.dead_letters,
+        idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
+        health,
+        clock: Arc::new(SystemClock),
+    };
+    let config = OrderConfig {
+        currency,
+        http: settings.http.clone(),
+        relay: settings.outbox.relay_options(),
+        sweeper: settings.sweeper.options(),
+        idempotency: settings.idempotency.clone(),
+    };
+    let mut background = Background::new();
+    background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
+    let built = app::build(adapters, &config, &mut background)?;
+    Ok(Running::new(built.port, built.server, background))
+}
+
+/// Applies the pending migrations of the order database (the `migrate` subcommand).
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    sql::open_database::<OrderMigrator>(&settings.database)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,35 @@
+//! The OpenAPI document, generated from the handlers.
+
+use utoipa::OpenApi;
+
+/// The order service's API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Order service",
+        description = "Places orders priced from the product catalogue and follows them through their status machine: pending, then confirmed or rejected once the inventory answers; then shipped and delivered, or cancelled. Unsafe requests accept an `Idempotency-Key`; changes of an order honour `If-Match` with the `ETag` of a read.",
+        version = "0.1.0"
+    ),
+    paths(
+        crate::http::orders::create_order,
+        crate::http::orders::get_order,
+        crate::http::orders::list_orders,
+        crate::http::orders::list_orders_of_product,
+        crate::http::orders::order_history,
+        crate::http::changes::update_order,
+        crate::http::changes::cancel_order,
+        crate::http::changes::delete_order,
+        crate::http::changes::ship_order,
+        crate::http::changes::deliver_order,
+        crate::http::admin::warm_cache,
+        adapters::http::health::health,
+        adapters::http::health::ready,
+        adapters::http::dead_letters::list_dead_letters,
+        adapters::http::dead_letters::replay_dead_letters,
+    ),
+    tags(
+        (name = "orders", description = "Orders and their status"),
+        (name = "operations", description = "Health and cache warm-up"),
+    )
+)]
+pub struct ApiDoc;

@@ -1,0 +1,66 @@
+//! The distributed composition root: the product service on MySQL, Redis and RabbitMQ.
+//! `main` and the test harness call [`start`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use adapters::rabbitmq::RabbitMqMessaging;
+use adapters::redis::{self, RedisCache};
+use adapters::runtime::{Background, Running};
+use adapters::sql::{self, ProductMigrator, SqlIdempotencyStore, SqlOutboxStore, SqlProductStore};
+use domain::Currency;
+use ports::inventory::{CachePolicy, ROUTING_KEYS};
+use ports::{OutboxSignal, SystemClock};
+
+use crate::app::{self, ProductAdapters, ProductConfig, SERVICE};
+use crate::settings::Settings;
+
+/// Connects to every dependency, applies migrations, declares the topology, binds the
+/// listener (port 0 picks a free port) and starts the background tasks.
+pub async fn start(settings: Settings) -> anyhow::Result<Running> {
+    let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
+    let conn = sql::open_database::<ProductMigrator>(&settings.database).await?;
+    let signal = OutboxSignal::new();
+    let cache = RedisCache::new(&settings.redis.options())?;
+    let messaging = RabbitMqMessaging::start(SERVICE, &settings.amqp, ROUTING_KEYS).await;
+    let health = vec![
+        sql::health_check(&conn),
+        redis::health_check(&cache),
+        messaging.health_check(),
+    ];
+    let adapters = ProductAdapters {
+        store: SqlProductStore::new(conn.clone(), signal.clone()),
+        outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
+        signal,
+        cache: Arc::new(cache),
+        publisher: messaging.publisher,
+        source: Arc::new(messaging.source),
+        dead_letters: messaging.dead_letters,
+        idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
+        health,
+        clock: Arc::new(SystemClock),
+    };
+    let config = ProductConfig {
+        currency,
+        http: settings.http.clone(),
+        cache: CachePolicy {
+            ttl: Duration::from_secs(settings.redis.ttl_secs),
+            negative_ttl: Duration::from_secs(settings.redis.negative_ttl_secs),
+        },
+        relay: settings.outbox.relay_options(),
+        idempotency: settings.idempotency.clone(),
+    };
+    let mut background = Background::new();
+    background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
+    let built = app::build(adapters, &config, &mut background)?;
+    Ok(Running::new(built.port, built.server, background))
+}
+
+/// Applies the pending migrations of the product database (the `migrate` subcommand).
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    sql::open_database::<ProductMigrator>(&settings.database)
+        .await
+        .map(drop)
+}

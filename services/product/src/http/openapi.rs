@@ -1,0 +1,31 @@
+//! The OpenAPI document, generated from the handlers.
+
+use utoipa::OpenApi;
+
+/// The product service's API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Product service",
+        description = "Products and stock. Stock is reserved for orders all-or-nothing through RabbitMQ events, released when an order is cancelled and consumed when it ships; this API creates, reads and changes products and adjusts their stock.",
+        version = "0.1.0"
+    ),
+    paths(
+        crate::http::products::create_product,
+        crate::http::products::get_product,
+        crate::http::products::list_products,
+        crate::http::products::update_product,
+        crate::http::stock::adjust_stock,
+        crate::http::stock::list_adjustments,
+        crate::http::stock::get_adjustment,
+        adapters::http::health::health,
+        adapters::http::health::ready,
+        adapters::http::dead_letters::list_dead_letters,
+        adapters::http::dead_letters::replay_dead_letters,
+    ),
+    tags(
+        (name = "products", description = "Products and their stock"),
+        (name = "operations", description = "Health"),
+    )
+)]
+pub struct ApiDoc;
