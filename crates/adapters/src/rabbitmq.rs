@@ -24,6 +24,7 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
+mod backoff;
 pub mod consumer;
 pub mod dead_letters;
 pub mod messaging;

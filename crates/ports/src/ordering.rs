@@ -24,11 +24,11 @@ mod tests;
 pub use cache::CachedCatalog;
 pub use events::{DETAILS_UPDATED, SWEEPER, created_message_id};
 pub use messages::{CONSUMER, ROUTING_KEYS};
-pub use ports::{CatalogError, CatalogProduct, HistoryEntry, OrderStore, OrderTx, ProductCatalog};
+pub use ports::{
+    CatalogError, CatalogProduct, HistoryEntry, OrderFilter, OrderStore, OrderTx, ProductCatalog,
+};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockOrderStore, MockOrderTx, MockProductCatalog};
-pub use requests::{
-    Cause, ChangeOrderError, OrderCommand, OrderFilter, PlaceOrder, PlaceOrderError,
-};
+pub use requests::{Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError};
 pub use service::OrderService;
 pub use sweeper::{SweepReport, SweeperOptions};

@@ -1,28 +1,21 @@
 //! The product store: products, stock, reservations, stock adjustments and cancel tombstones.
+//! Reads are here; the transaction the inventory use cases write through is in [`tx`].
 
-use std::collections::HashMap;
+mod tx;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
-};
+
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::entities::{order_tombstones, products, stock_adjustments, stock_reservations};
-use super::{OutboxSignal, SqlTx, corrupt, store_err, to_naive, to_utc};
+use super::entities::{products, stock_adjustments, stock_reservations};
+use super::{OutboxSignal, SqlTx, corrupt, store_err, to_utc};
 use domain::product::{AdjustmentReason, StockDelta};
-use domain::{
-    Currency, MAX_STOCK, MessageId, Money, OrderId, Product, ProductId, ProductName, Quantity,
-    ReservationLine, Stock,
-};
-use ports::Clock as _;
+use domain::{Currency, Money, Product, ProductId, ProductName, Quantity, Stock};
 use ports::inventory::{
     InventoryTx, ProductStore, Reservation, ReservationStatus, StockAdjustment,
 };
-use ports::{OutboxMessage, Page, PageRequest, StoreError};
+use ports::{Page, PageRequest, StoreError};
 
 /// Products and stock in a MySQL-compatible database.
 #[derive(Debug, Clone)]
@@ -43,7 +36,7 @@ impl SqlProductStore {
     }
 }
 
-fn restore(row: products::Model) -> Result<Product, StoreError> {
+pub(super) fn restore(row: products::Model) -> Result<Product, StoreError> {
     let currency = Currency::parse(&row.currency).map_err(corrupt)?;
     Product::restore(
         ProductId::from_uuid(row.id),
@@ -57,7 +50,9 @@ fn restore(row: products::Model) -> Result<Product, StoreError> {
     .map_err(corrupt)
 }
 
-fn restore_adjustment(row: stock_adjustments::Model) -> Result<StockAdjustment, StoreError> {
+pub(super) fn restore_adjustment(
+    row: stock_adjustments::Model,
+) -> Result<StockAdjustment, StoreError> {
     Ok(StockAdjustment {
         id: row.id,
         product_id: ProductId::from_uuid(row.product_id),
@@ -69,347 +64,15 @@ fn restore_adjustment(row: stock_adjustments::Model) -> Result<StockAdjustment, 
     })
 }
 
-fn restore_reservation(row: stock_reservations::Model) -> Result<Reservation, StoreError> {
+pub(super) fn restore_reservation(
+    row: stock_reservations::Model,
+) -> Result<Reservation, StoreError> {
     Ok(Reservation {
         product_id: ProductId::from_uuid(row.product_id),
         quantity: Quantity::new(i64::from(row.quantity)).map_err(corrupt)?,
         status: ReservationStatus::parse(&row.status)
             .ok_or_else(|| corrupt(format!("reservation status `{}`", row.status)))?,
     })
-}
-
-#[async_trait]
-impl InventoryTx for SqlTx {
-    async fn record_inbox(
-        &mut self,
-        consumer: &str,
-        message_id: MessageId,
-    ) -> Result<bool, StoreError> {
-        SqlTx::record_inbox(self, consumer, message_id).await
-    }
-
-    async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError> {
-        let row = products::ActiveModel {
-            id: Set(product.id().as_uuid()),
-            name: Set(product.name().as_str().to_owned()),
-            price_minor: Set(product.price().minor()),
-            currency: Set(product.price().currency().code().to_owned()),
-            stock: Set(i64::from(product.stock().get())),
-            version: Set(i64::from(product.version())),
-            created_at: Set(to_naive(product.created_at())),
-            updated_at: Set(to_naive(product.updated_at())),
-        };
-        products::Entity::insert(row)
-            .exec_without_returning(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to insert the product"))?;
-        Ok(())
-    }
-
-    async fn lock_stock(
-        &mut self,
-        ids: &[ProductId],
-    ) -> Result<HashMap<ProductId, Stock>, StoreError> {
-        let mut sorted: Vec<_> = ids.iter().map(|id| id.as_uuid()).collect();
-        sorted.sort();
-        // InnoDB takes the row locks in scan order: ascending primary key.
-        let rows: Vec<(uuid::Uuid, i64)> = products::Entity::find()
-            .select_only()
-            .column(products::Column::Id)
-            .column(products::Column::Stock)
-            .filter(products::Column::Id.is_in(sorted))
-            .order_by_asc(products::Column::Id)
-            .lock_exclusive()
-            .into_tuple()
-            .all(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to lock the products"))?;
-        rows.into_iter()
-            .map(|(id, stock)| {
-                Ok((
-                    ProductId::from_uuid(id),
-                    Stock::new(stock).map_err(corrupt)?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn decrement_stock(
-        &mut self,
-        id: ProductId,
-        quantity: Quantity,
-    ) -> Result<bool, StoreError> {
-        let q = i64::from(quantity.get());
-        let result = products::Entity::update_many()
-            .col_expr(
-                products::Column::Stock,
-                Expr::col(products::Column::Stock).sub(q),
-            )
-            .col_expr(
-                products::Column::Version,
-                Expr::col(products::Column::Version).add(1),
-            )
-            .col_expr(
-                products::Column::UpdatedAt,
-                Expr::value(to_naive(ports::SystemClock.now())),
-            )
-            .filter(products::Column::Id.eq(id.as_uuid()))
-            .filter(products::Column::Stock.gte(q))
-            .exec(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to decrement the stock"))?;
-        Ok(result.rows_affected == 1)
-    }
-
-    async fn insert_reservation(
-        &mut self,
-        order_id: OrderId,
-        product_id: ProductId,
-        quantity: Quantity,
-    ) -> Result<(), StoreError> {
-        let row = stock_reservations::ActiveModel {
-            order_id: Set(order_id.as_uuid()),
-            product_id: Set(product_id.as_uuid()),
-            quantity: Set(quantity.get() as i32),
-            status: Set("active".to_owned()),
-            created_at: Set(to_naive(ports::SystemClock.now())),
-        };
-        stock_reservations::Entity::insert(row)
-            .exec_without_returning(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to record the reservation"))?;
-        Ok(())
-    }
-
-    async fn lock_product(&mut self, id: ProductId) -> Result<Option<Product>, StoreError> {
-        products::Entity::find_by_id(id.as_uuid())
-            .lock_exclusive()
-            .one(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to lock the product"))?
-            .map(restore)
-            .transpose()
-    }
-
-    async fn update_product(
-        &mut self,
-        product: &Product,
-        expected_version: u32,
-    ) -> Result<bool, StoreError> {
-        let result = products::Entity::update_many()
-            .col_expr(
-                products::Column::Name,
-                Expr::value(product.name().as_str().to_owned()),
-            )
-            .col_expr(
-                products::Column::PriceMinor,
-                Expr::value(product.price().minor()),
-            )
-            .col_expr(
-                products::Column::Currency,
-                Expr::value(product.price().currency().code().to_owned()),
-            )
-            .col_expr(
-                products::Column::Version,
-                Expr::value(i64::from(product.version())),
-            )
-            .col_expr(
-                products::Column::UpdatedAt,
-                Expr::value(to_naive(product.updated_at())),
-            )
-            .filter(products::Column::Id.eq(product.id().as_uuid()))
-            .filter(products::Column::Version.eq(i64::from(expected_version)))
-            .exec(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to update the product"))?;
-        Ok(result.rows_affected == 1)
-    }
-
-    async fn adjust_stock(
-        &mut self,
-        id: ProductId,
-        delta: StockDelta,
-        at: DateTime<Utc>,
-    ) -> Result<Option<Stock>, StoreError> {
-        let d = delta.get();
-        let result = products::Entity::update_many()
-            .col_expr(
-                products::Column::Stock,
-                Expr::col(products::Column::Stock).add(d),
-            )
-            .col_expr(
-                products::Column::Version,
-                Expr::col(products::Column::Version).add(1),
-            )
-            .col_expr(products::Column::UpdatedAt, Expr::value(to_naive(at)))
-            .filter(products::Column::Id.eq(id.as_uuid()))
-            .filter(Expr::col(products::Column::Stock).add(d).gte(0))
-            .filter(
-                Expr::col(products::Column::Stock)
-                    .add(d)
-                    .lte(i64::from(MAX_STOCK)),
-            )
-            .exec(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to adjust the stock"))?;
-        if result.rows_affected != 1 {
-            return Ok(None);
-        }
-        let stock: Option<i64> = products::Entity::find_by_id(id.as_uuid())
-            .select_only()
-            .column(products::Column::Stock)
-            .into_tuple()
-            .one(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to read the adjusted stock"))?;
-        stock.map(|s| Stock::new(s).map_err(corrupt)).transpose()
-    }
-
-    async fn insert_adjustment(&mut self, adjustment: &StockAdjustment) -> Result<(), StoreError> {
-        let row = stock_adjustments::ActiveModel {
-            id: Set(adjustment.id),
-            product_id: Set(adjustment.product_id.as_uuid()),
-            delta: Set(adjustment.delta.get()),
-            reason: Set(adjustment.reason.as_str().to_owned()),
-            stock_after: Set(i64::from(adjustment.stock_after.get())),
-            cause: Set(adjustment.cause.clone()),
-            created_at: Set(to_naive(adjustment.created_at)),
-        };
-        stock_adjustments::Entity::insert(row)
-            .exec_without_returning(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to record the stock adjustment"))?;
-        Ok(())
-    }
-
-    async fn reservations_of(&mut self, order_id: OrderId) -> Result<Vec<Reservation>, StoreError> {
-        // A locking read of the order's key range: InnoDB (repeatable read) also locks the gap,
-        // so a reservation for this order cannot be inserted until this transaction ends.
-        stock_reservations::Entity::find()
-            .filter(stock_reservations::Column::OrderId.eq(order_id.as_uuid()))
-            .order_by_asc(stock_reservations::Column::ProductId)
-            .lock_exclusive()
-            .all(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to read the reservations"))?
-            .into_iter()
-            .map(restore_reservation)
-            .collect()
-    }
-
-    async fn release_reservations(
-        &mut self,
-        order_id: OrderId,
-    ) -> Result<Vec<ReservationLine>, StoreError> {
-        let active: Vec<Reservation> = self
-            .reservations_of(order_id)
-            .await?
-            .into_iter()
-            .filter(|r| r.status == ReservationStatus::Active)
-            .collect();
-        let now = to_naive(ports::SystemClock.now());
-        let mut released = Vec::with_capacity(active.len());
-        // Ascending product id (the order `reservations_of` answers in).
-        for reservation in active {
-            let flipped = stock_reservations::Entity::update_many()
-                .col_expr(
-                    stock_reservations::Column::Status,
-                    Expr::value(ReservationStatus::Released.as_str()),
-                )
-                .filter(stock_reservations::Column::OrderId.eq(order_id.as_uuid()))
-                .filter(stock_reservations::Column::ProductId.eq(reservation.product_id.as_uuid()))
-                .filter(stock_reservations::Column::Status.eq(ReservationStatus::Active.as_str()))
-                .exec(&self.tx)
-                .await
-                .map_err(|e| store_err(e, "failed to release the reservation"))?;
-            if flipped.rows_affected != 1 {
-                continue;
-            }
-            let q = i64::from(reservation.quantity.get());
-            let restored = products::Entity::update_many()
-                .col_expr(
-                    products::Column::Stock,
-                    Expr::col(products::Column::Stock).add(q),
-                )
-                .col_expr(
-                    products::Column::Version,
-                    Expr::col(products::Column::Version).add(1),
-                )
-                .col_expr(products::Column::UpdatedAt, Expr::value(now))
-                .filter(products::Column::Id.eq(reservation.product_id.as_uuid()))
-                .exec(&self.tx)
-                .await
-                .map_err(|e| store_err(e, "failed to restore the stock"))?;
-            if restored.rows_affected != 1 {
-                return Err(StoreError::Unknown(anyhow::anyhow!(
-                    "reserved product {} is missing",
-                    reservation.product_id
-                )));
-            }
-            released.push(ReservationLine {
-                product_id: reservation.product_id,
-                quantity: reservation.quantity,
-            });
-        }
-        Ok(released)
-    }
-
-    async fn consume_reservations(&mut self, order_id: OrderId) -> Result<u64, StoreError> {
-        let result = stock_reservations::Entity::update_many()
-            .col_expr(
-                stock_reservations::Column::Status,
-                Expr::value(ReservationStatus::Consumed.as_str()),
-            )
-            .filter(stock_reservations::Column::OrderId.eq(order_id.as_uuid()))
-            .filter(stock_reservations::Column::Status.eq(ReservationStatus::Active.as_str()))
-            .exec(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to consume the reservations"))?;
-        Ok(result.rows_affected)
-    }
-
-    async fn insert_tombstone(
-        &mut self,
-        order_id: OrderId,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let row = order_tombstones::ActiveModel {
-            order_id: Set(order_id.as_uuid()),
-            cancelled_at: Set(to_naive(at)),
-        };
-        match order_tombstones::Entity::insert(row)
-            .exec_without_returning(&self.tx)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Ok(false)
-            }
-            Err(e) => Err(store_err(e, "failed to record the tombstone")),
-        }
-    }
-
-    async fn is_tombstoned(&mut self, order_id: OrderId) -> Result<bool, StoreError> {
-        // Locking, so that InnoDB also locks the gap of a missing key: a concurrent tombstone
-        // insert for this order waits until this transaction ends.
-        let found: Option<Uuid> = order_tombstones::Entity::find_by_id(order_id.as_uuid())
-            .select_only()
-            .column(order_tombstones::Column::OrderId)
-            .lock_exclusive()
-            .into_tuple()
-            .one(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to read the tombstone"))?;
-        Ok(found.is_some())
-    }
-
-    async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        SqlTx::enqueue(self, message).await
-    }
-
-    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        SqlTx::commit(*self).await
-    }
 }
 
 #[async_trait]

@@ -4,11 +4,21 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use domain::{MessageId, Money, Order, OrderId, OrderStatus, ProductId};
+use domain::{CustomerId, MessageId, Money, Order, OrderId, OrderStatus, ProductId};
 
-use super::requests::OrderFilter;
 use crate::events::OutboxMessage;
 use crate::store::{Page, PageRequest, StoreError};
+
+/// Filters for listing orders; `None` matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Only orders in this status.
+    pub status: Option<OrderStatus>,
+    /// Only orders with a line for this product.
+    pub product_id: Option<ProductId>,
+    /// Only orders of this customer.
+    pub customer_id: Option<CustomerId>,
+}
 
 /// One row of an order's status history. `seq` is the order's version after the change, so
 /// the sequence is gap-free per order.

@@ -9,17 +9,6 @@ use domain::{
 use super::ports::CatalogError;
 use crate::store::StoreError;
 
-/// Filters for listing orders; `None` matches everything.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderFilter {
-    /// Only orders in this status.
-    pub status: Option<OrderStatus>,
-    /// Only orders with a line for this product.
-    pub product_id: Option<ProductId>,
-    /// Only orders of this customer.
-    pub customer_id: Option<CustomerId>,
-}
-
 /// What caused a change, kept in the history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {

@@ -8,10 +8,10 @@ use tracing::info;
 use domain::{Currency, NewOrderItem, Order, OrderId, ProductId, validate_lines};
 
 use super::events::record;
-use super::ports::{CatalogError, CatalogProduct, HistoryEntry, OrderStore, ProductCatalog};
-use super::requests::{
-    Cause, ChangeOrderError, OrderCommand, OrderFilter, PlaceOrder, PlaceOrderError,
+use super::ports::{
+    CatalogError, CatalogProduct, HistoryEntry, OrderFilter, OrderStore, ProductCatalog,
 };
+use super::requests::{Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError};
 use crate::clock::Clock;
 use crate::store::{Page, PageRequest, StoreError};
 
