@@ -1,0 +1,122 @@
+//! The rules a reservation is made of: `lock_stock` returns exactly the known products with
+//! their stock; `decrement_stock` takes units only when enough are on hand and says whether it
+//! did; a reservation is unique per (order, product).
+
+use std::collections::{BTreeMap, HashMap};
+
+use domain::{OrderId, Product, ProductId, Stock};
+use ports::inventory::ProductStore;
+
+use super::{begin, commit, decrement, insert_all, product, reserve, stock_of};
+
+pub(super) async fn lock_stock_returns_the_known_products(
+    store: &dyn ProductStore,
+    ledger: &BTreeMap<ProductId, Product>,
+) {
+    let known: Vec<&Product> = ledger.values().take(2).collect();
+    let mut tx = begin(store).await;
+    let locked = tx
+        .lock_stock(&[known[1].id(), ProductId::new(), known[0].id()])
+        .await
+        .expect("inventory store: lock_stock must succeed");
+    let expected: HashMap<ProductId, Stock> = known.iter().map(|p| (p.id(), p.stock())).collect();
+    assert_eq!(
+        locked, expected,
+        "inventory store: lock_stock must return exactly the existing products with their stock"
+    );
+}
+
+pub(super) async fn decrement_stock_takes_units_only_when_enough(store: &dyn ProductStore) {
+    let p = product("Decremented", 5);
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, std::slice::from_ref(&p)).await;
+
+    let mut tx = begin(store).await;
+    assert!(
+        decrement(&mut tx, p.id(), 3).await,
+        "inventory store: decrement_stock must take the units and return true when enough are \
+         on hand"
+    );
+    assert!(
+        !decrement(&mut tx, p.id(), 3).await,
+        "inventory store: decrement_stock must return false when fewer units are on hand than \
+         asked (2 left, 3 asked)"
+    );
+    commit(tx).await;
+    assert_eq!(
+        stock_of(store, p.id()).await,
+        2,
+        "inventory store: a refused decrement must change nothing, a granted one must take \
+         exactly its units (5 - 3 = 2)"
+    );
+
+    let mut tx = begin(store).await;
+    assert!(
+        decrement(&mut tx, p.id(), 2).await,
+        "inventory store: decrement_stock must take the last units (2 of 2)"
+    );
+    assert!(
+        !decrement(&mut tx, p.id(), 1).await,
+        "inventory store: decrement_stock must return false on an empty stock"
+    );
+    assert!(
+        !decrement(&mut tx, ProductId::new(), 1).await,
+        "inventory store: decrement_stock of an unknown product must return false"
+    );
+    commit(tx).await;
+    assert_eq!(
+        stock_of(store, p.id()).await,
+        0,
+        "inventory store: the stock must end at exactly 0, never below"
+    );
+
+    let q = product("Untouched", 5);
+    insert_all(store, &mut unused, std::slice::from_ref(&q)).await;
+    let mut tx = begin(store).await;
+    assert!(
+        decrement(&mut tx, q.id(), 4).await,
+        "inventory store: decrement_stock must take the units and return true when enough are \
+         on hand"
+    );
+    drop(tx);
+    assert_eq!(
+        stock_of(store, q.id()).await,
+        5,
+        "inventory store: a decrement of a dropped transaction must change nothing"
+    );
+}
+
+pub(super) async fn a_reservation_is_unique_per_order_and_product(store: &dyn ProductStore) {
+    let (a, b) = (product("Reserved A", 5), product("Reserved B", 5));
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, &[a.clone(), b.clone()]).await;
+    let order = OrderId::new();
+
+    let mut tx = begin(store).await;
+    assert!(
+        reserve(&mut tx, order, a.id()).await,
+        "inventory store: the first reservation of an (order, product) must succeed"
+    );
+    assert!(
+        !reserve(&mut tx, order, a.id()).await,
+        "inventory store: a second reservation of the same (order, product) in the same \
+         transaction must fail"
+    );
+    commit(tx).await;
+
+    let mut tx = begin(store).await;
+    assert!(
+        !reserve(&mut tx, order, a.id()).await,
+        "inventory store: a reservation of an (order, product) committed earlier must fail"
+    );
+    drop(tx);
+    let mut tx = begin(store).await;
+    assert!(
+        reserve(&mut tx, order, b.id()).await,
+        "inventory store: the same order may reserve another product"
+    );
+    assert!(
+        reserve(&mut tx, OrderId::new(), a.id()).await,
+        "inventory store: another order may reserve the same product"
+    );
+}
