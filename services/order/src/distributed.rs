@@ -11,7 +11,7 @@ use adapters::http::health::HealthCheck;
 use adapters::http::resilience::{ResilienceOptions, ResilientCatalog};
 use adapters::rabbitmq::RabbitMqMessaging;
 use adapters::redis::{self, RedisCache};
-use adapters::runtime::{Background, Running};
+use adapters::runtime::{Background, Running, ServiceAdapters, ServiceOptions};
 use adapters::sql::{self, OrderMigrator, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore};
 use domain::Currency;
 use ports::ordering::{CachedCatalog, ROUTING_KEYS};
@@ -51,27 +51,31 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     ];
     let adapters = OrderAdapters {
         store: SqlOrderStore::new(conn.clone(), signal.clone()),
-        outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
-        signal,
         catalog: Arc::new(catalog),
-        publisher: messaging.publisher,
-        source: Arc::new(messaging.source),
-        dead_letters: messaging.dead_letters,
-        idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
-        health,
-        clock: Arc::new(SystemClock),
+        shared: ServiceAdapters {
+            outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
+            signal,
+            publisher: messaging.publisher,
+            source: Arc::new(messaging.source),
+            dead_letters: messaging.dead_letters,
+            idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
+            health,
+            clock: Arc::new(SystemClock),
+        },
     };
     let config = OrderConfig {
         currency,
-        http: settings.http.clone(),
-        relay: settings.outbox.relay_options(),
         sweeper: settings.sweeper.options(),
-        idempotency: settings.idempotency.clone(),
+        shared: ServiceOptions {
+            http: settings.http.clone(),
+            relay: settings.outbox.relay_options(),
+            idempotency: settings.idempotency.clone(),
+        },
     };
     let mut background = Background::new();
     background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
-    let built = app::build(adapters, &config, &mut background)?;
-    Ok(Running::new(built.port, built.server, background))
+    let api = app::build(adapters, &config, &mut background)?;
+    Ok(Running::new(api.port, api.server, background))
 }
 
 /// Applies the pending migrations of the order database (the `migrate` subcommand).

@@ -16,6 +16,6 @@ pub mod distributed;
 pub mod http;
 pub mod settings;
 
-pub use app::{Built, OrderAdapters, OrderConfig, SERVICE, build};
+pub use app::{OrderAdapters, OrderConfig, SERVICE, build};
 pub use http::{Orders, dto, openapi};
 pub use settings::Settings;

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use adapters::rabbitmq::RabbitMqMessaging;
 use adapters::redis::{self, RedisCache};
-use adapters::runtime::{Background, Running};
+use adapters::runtime::{Background, Running, ServiceAdapters, ServiceOptions};
 use adapters::sql::{self, ProductMigrator, SqlIdempotencyStore, SqlOutboxStore, SqlProductStore};
 use domain::Currency;
 use ports::inventory::{CachePolicy, ROUTING_KEYS};
@@ -32,30 +32,34 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     ];
     let adapters = ProductAdapters {
         store: SqlProductStore::new(conn.clone(), signal.clone()),
-        outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
-        signal,
         cache: Arc::new(cache),
-        publisher: messaging.publisher,
-        source: Arc::new(messaging.source),
-        dead_letters: messaging.dead_letters,
-        idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
-        health,
-        clock: Arc::new(SystemClock),
+        shared: ServiceAdapters {
+            outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
+            signal,
+            publisher: messaging.publisher,
+            source: Arc::new(messaging.source),
+            dead_letters: messaging.dead_letters,
+            idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
+            health,
+            clock: Arc::new(SystemClock),
+        },
     };
     let config = ProductConfig {
         currency,
-        http: settings.http.clone(),
         cache: CachePolicy {
             ttl: Duration::from_secs(settings.redis.ttl_secs),
             negative_ttl: Duration::from_secs(settings.redis.negative_ttl_secs),
         },
-        relay: settings.outbox.relay_options(),
-        idempotency: settings.idempotency.clone(),
+        shared: ServiceOptions {
+            http: settings.http.clone(),
+            relay: settings.outbox.relay_options(),
+            idempotency: settings.idempotency.clone(),
+        },
     };
     let mut background = Background::new();
     background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
     let built = app::build(adapters, &config, &mut background)?;
-    Ok(Running::new(built.port, built.server, background))
+    Ok(Running::new(built.api.port, built.api.server, background))
 }
 
 /// Applies the pending migrations of the product database (the `migrate` subcommand).

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sea_orm::DatabaseConnection;
 
 use adapters::memory::{BusQueue, InProcessBus, LocalProductCatalog, MemoryCache};
-use adapters::runtime::Background;
+use adapters::runtime::{Background, ServiceAdapters, ServiceOptions};
 use adapters::settings::{DatabaseSettings, HttpSettings};
 use adapters::sql::{
     self, OrderMigrator, ProductMigrator, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore,
@@ -129,61 +130,60 @@ impl Standalone {
         let mut background = Background::new();
         background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
 
+        // Each service on its own database, both on the bus.
+        let shared =
+            |db: &DatabaseConnection, signal: &OutboxSignal, queue: BusQueue| ServiceAdapters {
+                outbox: Arc::new(SqlOutboxStore::new(db.clone())),
+                signal: signal.clone(),
+                publisher: Arc::new(bus.clone()),
+                dead_letters: Arc::new(queue.dead_letters()),
+                source: Arc::new(queue),
+                idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
+                health: vec![sql::health_check(db)],
+                clock: clock.clone(),
+            };
+        let options = |port| ServiceOptions {
+            http: http(port),
+            relay: settings.outbox.relay_options(),
+            idempotency: settings.idempotency.clone(),
+        };
+
         let product_signal = OutboxSignal::new();
         let product_cache = MemoryCache::new(settings.cache.capacity);
         let product = product_service::build(
             ProductAdapters {
                 store: SqlProductStore::new(product_db.clone(), product_signal.clone()),
-                outbox: Arc::new(SqlOutboxStore::new(product_db.clone())),
-                signal: product_signal,
                 cache: Arc::new(product_cache.clone()),
-                publisher: Arc::new(bus.clone()),
-                dead_letters: Arc::new(product_queue.dead_letters()),
-                source: Arc::new(product_queue),
-                idempotency: Arc::new(SqlIdempotencyStore::new(product_db.clone())),
-                health: vec![sql::health_check(&product_db)],
-                clock: clock.clone(),
+                shared: shared(&product_db, &product_signal, product_queue),
             },
             &ProductConfig {
                 currency,
-                http: http(settings.http.product_port),
                 cache,
-                relay: settings.outbox.relay_options(),
-                idempotency: settings.idempotency.clone(),
+                shared: options(settings.http.product_port),
             },
             &mut background,
         )?;
-
         let order_signal = OutboxSignal::new();
         let order = order_service::build(
             OrderAdapters {
                 store: SqlOrderStore::new(order_db.clone(), order_signal.clone()),
-                outbox: Arc::new(SqlOutboxStore::new(order_db.clone())),
-                signal: order_signal,
                 catalog: Arc::new(CachedCatalog::new(
                     MemoryCache::new(settings.cache.capacity),
-                    LocalProductCatalog::new(product.products.clone()),
+                    LocalProductCatalog::new(product.products),
                     cache.ttl,
                     cache.negative_ttl,
                 )),
-                publisher: Arc::new(bus.clone()),
-                dead_letters: Arc::new(order_queue.dead_letters()),
-                source: Arc::new(order_queue),
-                idempotency: Arc::new(SqlIdempotencyStore::new(order_db.clone())),
-                health: vec![sql::health_check(&order_db)],
-                clock,
+                shared: shared(&order_db, &order_signal, order_queue),
             },
             &OrderConfig {
                 currency,
-                http: http(settings.http.order_port),
-                relay: settings.outbox.relay_options(),
                 sweeper: settings.sweeper.options(),
-                idempotency: settings.idempotency.clone(),
+                shared: options(settings.http.order_port),
             },
             &mut background,
         )?;
-        let (order_port, product_port) = (order.port, product.port);
-        let servers = vec![order.server, product.server];
+        let (order_port, product_port) = (order.port, product.api.port);
+        let servers = vec![order.server, product.api.server];
         tracing::info!(order_port, product_port, "standalone system listening");
         Ok(Self {
             order_port,
