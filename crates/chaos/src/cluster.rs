@@ -264,6 +264,13 @@ impl Service {
         send_signal(pid, signal).await
     }
 
+    /// Whether the process has exited (and reaps it: a dead child is no zombie).
+    fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|child| !matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Resolves when the process exits on its own.
     async fn exited(&mut self) {
         match self.child.as_mut() {
@@ -331,7 +338,12 @@ impl Supervised {
                     _ = tokio::time::sleep_until(kill_at) => Event::KillTime,
                 };
                 match event {
-                    Event::Stop => break,
+                    // Hand the service back running: it may have died just now.
+                    Event::Stop if !service.has_exited() => break,
+                    Event::Stop => {
+                        service.child = None;
+                        restarts.crashes += 1;
+                    }
                     Event::Died => {
                         service.child = None;
                         restarts.crashes += 1;

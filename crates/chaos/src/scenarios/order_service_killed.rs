@@ -42,6 +42,10 @@ pub(super) async fn order_service_killed(env: &Env) -> anyhow::Result<Verdict> {
         },
     )
     .await;
+    // Keep killing and restarting while the backlog left by the load is worked off: a
+    // service that dies then must come back, as it would under a real supervisor.
+    let dbs = stage.databases().await?;
+    dbs.wait_settled(Duration::from_secs(60)).await?;
     let (order, restarts) = supervised.finish().await?;
     let mut verdict = Verdict::default();
     verdict.figure("order service SIGKILLs", restarts.kills);
