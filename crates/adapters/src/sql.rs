@@ -22,7 +22,9 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait};
 
-use ports::{Clock, OutboxMessage, OutboxSignal, StoreError, SystemClock};
+use std::sync::Arc;
+
+use ports::{Clock, OutboxMessage, OutboxSignal, StoreError};
 
 pub use idempotency::SqlIdempotencyStore;
 pub use migrations::{OrderMigrator, ProductMigrator};
@@ -249,6 +251,8 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
 /// outbox, and a commit that wakes the relay when it enqueued something.
 pub(crate) struct SqlTx {
     pub(crate) tx: sea_orm::DatabaseTransaction,
+    /// Stamps the rows the transaction writes (inbox, tombstones, adjustments).
+    pub(crate) clock: Arc<dyn Clock>,
     signal: OutboxSignal,
     enqueued: bool,
 }
@@ -257,6 +261,7 @@ impl SqlTx {
     pub(crate) async fn begin(
         db: &DatabaseConnection,
         signal: &OutboxSignal,
+        clock: &Arc<dyn Clock>,
     ) -> Result<Self, StoreError> {
         use sea_orm::TransactionTrait;
         let tx = db
@@ -265,6 +270,7 @@ impl SqlTx {
             .map_err(|e| store_err(e, "failed to begin a transaction"))?;
         Ok(Self {
             tx,
+            clock: clock.clone(),
             signal: signal.clone(),
             enqueued: false,
         })
@@ -275,7 +281,7 @@ impl SqlTx {
         consumer: &str,
         message_id: domain::MessageId,
     ) -> Result<bool, StoreError> {
-        record_inbox(&self.tx, consumer, message_id).await
+        record_inbox(&self.tx, consumer, message_id, self.clock.now()).await
     }
 
     pub(crate) async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
@@ -302,18 +308,20 @@ impl SqlTx {
     }
 }
 
-/// Inserts `(consumer, message_id)` into the inbox; `false` when it is already there.
+/// Inserts `(consumer, message_id)` into the inbox, received `at`; `false` when it is already
+/// there.
 pub(crate) async fn record_inbox<C: ConnectionTrait>(
     conn: &C,
     consumer: &str,
     message_id: domain::MessageId,
+    at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     use entities::inbox;
     use sea_orm::{ActiveValue::Set, SqlErr};
     let row = inbox::ActiveModel {
         consumer: Set(consumer.to_owned()),
         message_id: Set(message_id.as_uuid()),
-        received_at: Set(to_naive(SystemClock.now())),
+        received_at: Set(to_naive(at)),
     };
     match inbox::Entity::insert(row)
         .exec_without_returning(conn)

@@ -15,7 +15,7 @@ use adapters::runtime::{Background, Running, ServiceAdapters, ServiceOptions};
 use adapters::sql::{self, OrderMigrator, SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore};
 use domain::Currency;
 use ports::ordering::{CachedCatalog, ROUTING_KEYS};
-use ports::{OutboxSignal, SystemClock};
+use ports::{Clock, OutboxSignal, SystemClock};
 
 use crate::app::{self, OrderAdapters, OrderConfig, SERVICE};
 use crate::settings::Settings;
@@ -26,6 +26,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
     let conn = sql::open_database::<OrderMigrator>(&settings.database).await?;
     let signal = OutboxSignal::new();
+    // One clock for the whole service: the use cases and every store read time from it.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let cache = RedisCache::new(&settings.redis.options())?;
     let peer = &settings.product_service;
     let client = HttpProductCatalog::new(
@@ -50,17 +52,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         }),
     ];
     let adapters = OrderAdapters {
-        store: SqlOrderStore::new(conn.clone(), signal.clone()),
+        store: SqlOrderStore::new(conn.clone(), signal.clone()).with_clock(clock.clone()),
         catalog: Arc::new(catalog),
         shared: ServiceAdapters {
-            outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
+            outbox: Arc::new(SqlOutboxStore::new(conn.clone()).with_clock(clock.clone())),
             signal,
             publisher: messaging.publisher,
             source: Arc::new(messaging.source),
             dead_letters: messaging.dead_letters,
-            idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
+            idempotency: Arc::new(SqlIdempotencyStore::new(conn).with_clock(clock.clone())),
             health,
-            clock: Arc::new(SystemClock),
+            clock,
         },
     };
     let config = OrderConfig {

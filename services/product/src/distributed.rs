@@ -12,7 +12,7 @@ use adapters::runtime::{Background, Running, ServiceAdapters, ServiceOptions};
 use adapters::sql::{self, ProductMigrator, SqlIdempotencyStore, SqlOutboxStore, SqlProductStore};
 use domain::Currency;
 use ports::inventory::{CachePolicy, ROUTING_KEYS};
-use ports::{OutboxSignal, SystemClock};
+use ports::{Clock, OutboxSignal, SystemClock};
 
 use crate::app::{self, ProductAdapters, ProductConfig, SERVICE};
 use crate::settings::Settings;
@@ -23,6 +23,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
     let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
     let conn = sql::open_database::<ProductMigrator>(&settings.database).await?;
     let signal = OutboxSignal::new();
+    // One clock for the whole service: the use cases and every store read time from it.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let cache = RedisCache::new(&settings.redis.options())?;
     let messaging = RabbitMqMessaging::start(SERVICE, &settings.amqp, ROUTING_KEYS).await;
     let health = vec![
@@ -31,17 +33,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         messaging.health_check(),
     ];
     let adapters = ProductAdapters {
-        store: SqlProductStore::new(conn.clone(), signal.clone()),
+        store: SqlProductStore::new(conn.clone(), signal.clone()).with_clock(clock.clone()),
         cache: Arc::new(cache),
         shared: ServiceAdapters {
-            outbox: Arc::new(SqlOutboxStore::new(conn.clone())),
+            outbox: Arc::new(SqlOutboxStore::new(conn.clone()).with_clock(clock.clone())),
             signal,
             publisher: messaging.publisher,
             source: Arc::new(messaging.source),
             dead_letters: messaging.dead_letters,
-            idempotency: Arc::new(SqlIdempotencyStore::new(conn)),
+            idempotency: Arc::new(SqlIdempotencyStore::new(conn).with_clock(clock.clone())),
             health,
-            clock: Arc::new(SystemClock),
+            clock,
         },
     };
     let config = ProductConfig {

@@ -133,12 +133,14 @@ impl Standalone {
         // Each service on its own database, both on the bus.
         let shared =
             |db: &DatabaseConnection, signal: &OutboxSignal, queue: BusQueue| ServiceAdapters {
-                outbox: Arc::new(SqlOutboxStore::new(db.clone())),
+                outbox: Arc::new(SqlOutboxStore::new(db.clone()).with_clock(clock.clone())),
                 signal: signal.clone(),
                 publisher: Arc::new(bus.clone()),
                 dead_letters: Arc::new(queue.dead_letters()),
                 source: Arc::new(queue),
-                idempotency: Arc::new(SqlIdempotencyStore::new(db.clone())),
+                idempotency: Arc::new(
+                    SqlIdempotencyStore::new(db.clone()).with_clock(clock.clone()),
+                ),
                 health: vec![sql::health_check(db)],
                 clock: clock.clone(),
             };
@@ -152,7 +154,8 @@ impl Standalone {
         let product_cache = MemoryCache::new(settings.cache.capacity);
         let product = product_service::build(
             ProductAdapters {
-                store: SqlProductStore::new(product_db.clone(), product_signal.clone()),
+                store: SqlProductStore::new(product_db.clone(), product_signal.clone())
+                    .with_clock(clock.clone()),
                 cache: Arc::new(product_cache.clone()),
                 shared: shared(&product_db, &product_signal, product_queue),
             },
@@ -166,7 +169,8 @@ impl Standalone {
         let order_signal = OutboxSignal::new();
         let order = order_service::build(
             OrderAdapters {
-                store: SqlOrderStore::new(order_db.clone(), order_signal.clone()),
+                store: SqlOrderStore::new(order_db.clone(), order_signal.clone())
+                    .with_clock(clock.clone()),
                 catalog: Arc::new(CachedCatalog::new(
                     MemoryCache::new(settings.cache.capacity),
                     LocalProductCatalog::new(product.products),

@@ -1,5 +1,6 @@
 //! Idempotency records in the service's own database.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,31 +12,39 @@ use uuid::Uuid;
 
 use super::entities::idempotency_keys as keys;
 use super::{corrupt, store_err, to_naive};
-use ports::Clock as _;
 use ports::StoreError;
 use ports::idempotency::{Claim, IdempotencyStore, StoredResponse};
+use ports::{Clock, SystemClock};
 
 /// [`IdempotencyStore`] on a sea-orm connection (MySQL or SQLite).
 #[derive(Debug, Clone)]
 pub struct SqlIdempotencyStore {
     db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqlIdempotencyStore {
     /// Records in `db`.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Measures leases and expiry with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn later(&self, by: Duration) -> chrono::NaiveDateTime {
+        to_naive(self.clock.now() + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX))
     }
 }
 
 const IN_PROGRESS: &str = "in_progress";
 const COMPLETED: &str = "completed";
-
-fn later(by: Duration) -> chrono::NaiveDateTime {
-    to_naive(
-        ports::SystemClock.now() + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX),
-    )
-}
 
 #[async_trait]
 impl IdempotencyStore for SqlIdempotencyStore {
@@ -48,7 +57,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
     ) -> Result<Claim, StoreError> {
         // A few rounds at most: each one either decides or removes an expired record.
         for _ in 0..3 {
-            let now = to_naive(ports::SystemClock.now());
+            let now = to_naive(self.clock.now());
             let resource_id = Uuid::now_v7();
             let row = keys::ActiveModel {
                 idem_key: Set(key.to_owned()),
@@ -58,8 +67,8 @@ impl IdempotencyStore for SqlIdempotencyStore {
                 response_status: Set(None),
                 response_body: Set(None),
                 response_headers: Set(None),
-                locked_until: Set(later(lease)),
-                expires_at: Set(later(retention)),
+                locked_until: Set(self.later(lease)),
+                expires_at: Set(self.later(retention)),
                 created_at: Set(now),
             };
             match keys::Entity::insert(row)
@@ -111,7 +120,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
             }
             // The run that claimed it died: take it over, keeping its resource id.
             let taken = keys::Entity::update_many()
-                .col_expr(keys::Column::LockedUntil, Expr::value(later(lease)))
+                .col_expr(keys::Column::LockedUntil, Expr::value(self.later(lease)))
                 .filter(keys::Column::IdemKey.eq(key))
                 .filter(keys::Column::State.eq(IN_PROGRESS))
                 .filter(keys::Column::LockedUntil.eq(existing.locked_until))
@@ -161,7 +170,7 @@ impl IdempotencyStore for SqlIdempotencyStore {
 
     async fn purge_expired(&self) -> Result<u64, StoreError> {
         let result = keys::Entity::delete_many()
-            .filter(keys::Column::ExpiresAt.lt(to_naive(ports::SystemClock.now())))
+            .filter(keys::Column::ExpiresAt.lt(to_naive(self.clock.now())))
             .exec(&self.db)
             .await
             .map_err(|e| store_err(e, "failed to purge idempotency keys"))?;

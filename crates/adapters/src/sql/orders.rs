@@ -1,6 +1,7 @@
 //! The order store.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,19 +20,30 @@ use domain::{
     ShippingAddressFields,
 };
 use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
-use ports::{OutboxMessage, Page, PageRequest, StoreError};
+use ports::{Clock, OutboxMessage, Page, PageRequest, StoreError, SystemClock};
 
 /// Orders in a MySQL-compatible database.
 #[derive(Debug, Clone)]
 pub struct SqlOrderStore {
     db: DatabaseConnection,
     signal: OutboxSignal,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqlOrderStore {
     /// Orders in `db`; commits that enqueue messages wake `signal`.
     pub fn new(db: DatabaseConnection, signal: OutboxSignal) -> Self {
-        Self { db, signal }
+        Self {
+            db,
+            signal,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Stamps what the store writes with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The connection pool (for health checks).
@@ -363,7 +375,9 @@ impl OrderTx for SqlTx {
 #[async_trait]
 impl OrderStore for SqlOrderStore {
     async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError> {
-        Ok(Box::new(SqlTx::begin(&self.db, &self.signal).await?))
+        Ok(Box::new(
+            SqlTx::begin(&self.db, &self.signal, &self.clock).await?,
+        ))
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {

@@ -14,8 +14,8 @@ use sea_orm::{
 use super::entities::outbox;
 use super::{corrupt, store_err, to_naive, to_utc};
 use domain::MessageId;
-use ports::Clock as _;
 use ports::store::{OutboxBatch, OutboxStore};
+use ports::{Clock, SystemClock};
 use ports::{OutboxMessage, StoreError};
 use uuid::Uuid;
 
@@ -26,6 +26,7 @@ pub struct SqlOutboxStore {
     /// SQLite has no row locks: rows claimed by an open batch of this store are skipped by
     /// later claims through this set instead (what `SKIP LOCKED` does on MySQL).
     claimed: Arc<Mutex<HashSet<Uuid>>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqlOutboxStore {
@@ -34,7 +35,14 @@ impl SqlOutboxStore {
         Self {
             db,
             claimed: Arc::default(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Stamps publications and measures retention with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }
 
@@ -64,6 +72,7 @@ impl Drop for ClaimRelease {
 struct SqlOutboxBatch {
     tx: Option<DatabaseTransaction>,
     db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
     _release: Option<ClaimRelease>,
     messages: Vec<OutboxMessage>,
 }
@@ -90,7 +99,7 @@ impl OutboxBatch for SqlOutboxBatch {
         let update = outbox::Entity::update_many()
             .col_expr(
                 outbox::Column::PublishedAt,
-                Expr::value(to_naive(ports::SystemClock.now())),
+                Expr::value(to_naive(self.clock.now())),
             )
             .filter(outbox::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())));
         match &self.tx {
@@ -133,6 +142,7 @@ impl OutboxStore for SqlOutboxStore {
             return Ok(Box::new(SqlOutboxBatch {
                 tx: None,
                 db: self.db.clone(),
+                clock: self.clock.clone(),
                 _release: Some(ClaimRelease {
                     claimed: self.claimed.clone(),
                     ids: rows.iter().map(|r| r.id).collect(),
@@ -156,13 +166,15 @@ impl OutboxStore for SqlOutboxStore {
         Ok(Box::new(SqlOutboxBatch {
             tx: Some(tx),
             db: self.db.clone(),
+            clock: self.clock.clone(),
             _release: None,
             messages: rows.into_iter().map(message).collect(),
         }))
     }
 
     async fn purge_published(&self, older_than: chrono::Duration) -> Result<u64, StoreError> {
-        let cutoff = ports::SystemClock
+        let cutoff = self
+            .clock
             .now()
             .checked_sub_signed(older_than)
             .ok_or_else(|| corrupt("retention out of range"))?;

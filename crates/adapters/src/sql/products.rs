@@ -3,6 +3,8 @@
 
 mod tx;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -15,19 +17,30 @@ use domain::{Currency, Money, Product, ProductId, ProductName, Quantity, Stock};
 use ports::inventory::{
     InventoryTx, ProductStore, Reservation, ReservationStatus, StockAdjustment,
 };
-use ports::{Page, PageRequest, StoreError};
+use ports::{Clock, Page, PageRequest, StoreError, SystemClock};
 
 /// Products and stock in a MySQL-compatible database.
 #[derive(Debug, Clone)]
 pub struct SqlProductStore {
     db: DatabaseConnection,
     signal: OutboxSignal,
+    clock: Arc<dyn Clock>,
 }
 
 impl SqlProductStore {
     /// Products in `db`; commits that enqueue messages wake `signal`.
     pub fn new(db: DatabaseConnection, signal: OutboxSignal) -> Self {
-        Self { db, signal }
+        Self {
+            db,
+            signal,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Stamps what the store writes with `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The connection pool (for health checks).
@@ -78,7 +91,9 @@ pub(super) fn restore_reservation(
 #[async_trait]
 impl ProductStore for SqlProductStore {
     async fn begin(&self) -> Result<Box<dyn InventoryTx>, StoreError> {
-        Ok(Box::new(SqlTx::begin(&self.db, &self.signal).await?))
+        Ok(Box::new(
+            SqlTx::begin(&self.db, &self.signal, &self.clock).await?,
+        ))
     }
 
     async fn find(&self, id: ProductId) -> Result<Option<Product>, StoreError> {

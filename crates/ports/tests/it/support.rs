@@ -123,7 +123,8 @@ impl Inventory {
         let conn = open_database::<ProductMigrator>(&sqlite_in_memory())
             .await
             .expect("the product database");
-        let store = SqlProductStore::new(conn.clone(), OutboxSignal::new());
+        let store = SqlProductStore::new(conn.clone(), OutboxSignal::new())
+            .with_clock(clock.clone() as Arc<dyn Clock>);
         let cache = MemoryCache::new(1000);
         let service = ProductService::new(
             store,
@@ -134,7 +135,7 @@ impl Inventory {
         Self {
             service: Arc::new(service),
             cache,
-            outbox: SqlOutboxStore::new(conn.clone()),
+            outbox: SqlOutboxStore::new(conn.clone()).with_clock(clock.clone() as Arc<dyn Clock>),
             clock,
             conn,
             units: Mutex::default(),
@@ -257,7 +258,8 @@ impl<C: ProductCatalog> Shop<C> {
         let conn = open_database::<OrderMigrator>(&sqlite_in_memory())
             .await
             .expect("the order database");
-        let store = SqlOrderStore::new(conn.clone(), OutboxSignal::new());
+        let store = SqlOrderStore::new(conn.clone(), OutboxSignal::new())
+            .with_clock(clock.clone() as Arc<dyn Clock>);
         Self {
             orders: OrderService::new(
                 store,
@@ -265,7 +267,7 @@ impl<C: ProductCatalog> Shop<C> {
                 Currency::USD,
                 clock.clone() as Arc<dyn Clock>,
             ),
-            outbox: SqlOutboxStore::new(conn),
+            outbox: SqlOutboxStore::new(conn).with_clock(clock.clone() as Arc<dyn Clock>),
             clock,
         }
     }

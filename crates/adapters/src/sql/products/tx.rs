@@ -92,7 +92,7 @@ impl InventoryTx for SqlTx {
             )
             .col_expr(
                 products::Column::UpdatedAt,
-                Expr::value(to_naive(ports::Clock::now(&ports::SystemClock))),
+                Expr::value(to_naive(self.clock.now())),
             )
             .filter(products::Column::Id.eq(id.as_uuid()))
             .filter(products::Column::Stock.gte(q))
@@ -113,7 +113,7 @@ impl InventoryTx for SqlTx {
             product_id: Set(product_id.as_uuid()),
             quantity: Set(quantity.get() as i32),
             status: Set("active".to_owned()),
-            created_at: Set(to_naive(ports::Clock::now(&ports::SystemClock))),
+            created_at: Set(to_naive(self.clock.now())),
         };
         stock_reservations::Entity::insert(row)
             .exec_without_returning(&self.tx)
@@ -248,7 +248,7 @@ impl InventoryTx for SqlTx {
             .into_iter()
             .filter(|r| r.status == ReservationStatus::Active)
             .collect();
-        let now = to_naive(ports::Clock::now(&ports::SystemClock));
+        let now = to_naive(self.clock.now());
         let mut released = Vec::with_capacity(active.len());
         // Ascending product id (the order `reservations_of` answers in).
         for reservation in active {
