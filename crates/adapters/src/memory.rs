@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use ports::messaging::Dispatch;
 use ports::{MessageHandler, MessageSource};
 
 pub use bus::{DeadLetter, InProcessBus, InProcessDeadLetters};
@@ -30,6 +31,7 @@ pub struct BusQueue {
     bus: InProcessBus,
     queue: &'static str,
     retry_delay: Duration,
+    dispatch: Dispatch,
 }
 
 impl BusQueue {
@@ -47,7 +49,16 @@ impl BusQueue {
             bus: bus.clone(),
             queue,
             retry_delay,
+            dispatch: Dispatch::default(),
         }
+    }
+
+    /// Sets how many messages the consumer hands over at once and how many batches run
+    /// together.
+    #[must_use]
+    pub fn with_dispatch(mut self, dispatch: Dispatch) -> Self {
+        self.dispatch = dispatch;
+        self
     }
 
     /// The queue's dead letters, for the admin endpoints.
@@ -64,7 +75,13 @@ impl MessageSource for BusQueue {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         self.bus
-            .run_consumer(self.queue, handler, self.retry_delay, shutdown)
+            .run_consumer(
+                self.queue,
+                handler,
+                self.retry_delay,
+                self.dispatch,
+                shutdown,
+            )
             .await
     }
 }

@@ -8,8 +8,11 @@
 //! - [`topology`]: names, declaration (idempotent) and deletion of the exchanges and queues.
 //! - [`publisher`]: [`RabbitMqPublisher`], the [`ports::EventPublisher`] used by the outbox relay;
 //!   publisher confirms + `mandatory`, lazy reconnection.
-//! - [`consumer`]: [`Consumer`], the long-running loop feeding a [`ports::MessageHandler`]; manual
-//!   ack after the handler returned, reconnection with backoff, drains on shutdown.
+//! - [`consumer`]: [`Consumer`], the long-running loop feeding a [`ports::MessageHandler`] batches
+//!   of deliveries, several at once; reconnection with backoff, drains on shutdown.
+//! - `dispatch`: one batch handed to the handler, each delivery settled as its outcome says;
+//!   manual ack after the handler returned.
+//! - [`retry`]: the retry queues a transiently failing message waits in, off the work queue.
 //! - [`dead_letters`]: [`RabbitMqDeadLetters`], peeking at and replaying a service's `.dlq`.
 //! - [`messaging`]: [`RabbitMqMessaging`], everything one service needs from the broker, and
 //!   [`RabbitMqSource`], its queue as a [`ports::MessageSource`].
@@ -27,8 +30,10 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 mod backoff;
 pub mod consumer;
 pub mod dead_letters;
+mod dispatch;
 pub mod messaging;
 pub mod publisher;
+pub mod retry;
 pub mod topology;
 
 pub use consumer::{Consumer, run_consumer};

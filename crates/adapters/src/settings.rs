@@ -91,8 +91,13 @@ pub struct AmqpSettings {
     pub url: String,
     /// Prefix of every exchange and queue name (isolates environments and tests).
     pub prefix: String,
-    /// Unacknowledged deliveries per consumer.
+    /// Unacknowledged deliveries per consumer (at least `batch_size * (concurrency + 1)`, so
+    /// that a freed slot finds a batch waiting).
     pub prefetch: u16,
+    /// Deliveries handed to the handler at once (applied in one transaction).
+    pub batch_size: usize,
+    /// Batches handled at the same time.
+    pub concurrency: usize,
     /// Redeliveries of a failing message before it is dead-lettered (the quorum queue's
     /// `x-delivery-limit`).
     pub delivery_limit: u32,
@@ -100,6 +105,16 @@ pub struct AmqpSettings {
     pub retry_delay_ms: u64,
     /// How long the relay waits for a publisher confirm, in milliseconds.
     pub confirm_timeout_ms: u64,
+}
+
+impl AmqpSettings {
+    /// How the consumer feeds its handler.
+    pub fn dispatch(&self) -> ports::messaging::Dispatch {
+        ports::messaging::Dispatch {
+            batch_size: self.batch_size.max(1),
+            concurrency: self.concurrency.max(1),
+        }
+    }
 }
 
 /// `[outbox]`

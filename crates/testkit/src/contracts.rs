@@ -64,7 +64,10 @@ pub mod rabbitmq;
 pub mod redis;
 pub mod sql;
 
-pub use bus::{BusFixture, RunningConsumer, ScriptedHandler, event_bus_contract};
+pub use bus::{
+    BusFixture, RunningConsumer, ScriptedHandler, a_message_failing_for_a_while_holds_up_no_other,
+    event_bus_contract,
+};
 pub use cache::{CacheFixture, cache_contract, cache_outage_contract};
 pub use inventory::{InventoryFixture, inventory_store_contract};
 pub use orders::{OrderStoreFixture, order_store_contract};

@@ -115,6 +115,7 @@ impl Standalone {
                 settings.bus.delivery_limit,
                 Duration::from_millis(settings.bus.retry_delay_ms),
             )
+            .with_dispatch(settings.bus.dispatch())
         };
         let (product_queue, order_queue) = (
             queue(PRODUCT_QUEUE, ports::inventory::ROUTING_KEYS),

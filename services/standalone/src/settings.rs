@@ -42,6 +42,20 @@ pub struct BusSettings {
     pub retry_delay_ms: u64,
     /// How long the relay waits for a message to be handled, in milliseconds.
     pub confirm_timeout_ms: u64,
+    /// Messages handed to a service's handler at once (applied in one transaction).
+    pub batch_size: usize,
+    /// Batches each service handles at the same time.
+    pub concurrency: usize,
+}
+
+impl BusSettings {
+    /// How each service's consumer feeds its handler.
+    pub fn dispatch(&self) -> ports::messaging::Dispatch {
+        ports::messaging::Dispatch {
+            batch_size: self.batch_size.max(1),
+            concurrency: self.concurrency.max(1),
+        }
+    }
 }
 
 /// Every setting of the standalone system.

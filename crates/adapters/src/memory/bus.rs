@@ -3,7 +3,7 @@
 //!
 //! Routing works like the RabbitMQ topology: each consuming service declares one queue bound
 //! to the routing keys it handles, with a delivery limit and a dead-letter list. A message is
-//! redelivered (with `redelivered = true`) after a `Retry` and a pause, dead-lettered after a
+//! redelivered (with `redelivered = true`) after a `Retry` and a pause spent off the queue, dead-lettered after a
 //! `DeadLetter` or once the delivery limit is exceeded, and acknowledged after `Ack`.
 //!
 //! Durability comes from the outbox, not from the bus: [`InProcessBus::publish_batch`]
@@ -20,10 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use domain::MessageId;
+use ports::messaging::Dispatch;
 use ports::{
     EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, PublishError,
 };
@@ -196,13 +198,17 @@ impl InProcessBus {
             .ok_or_else(|| anyhow::anyhow!("no queue is bound to `{routing_key}`"))
     }
 
-    /// Feeds `queue` to `handler`, one message at a time, until `shutdown`. One consumer per
-    /// queue at a time; a stopped consumer hands the queue back, undelivered messages kept.
+    /// Feeds `queue` to `handler` until `shutdown`, the way the broker's consumer does: the
+    /// messages already waiting are handed over together (up to [`Dispatch::batch_size`]), up
+    /// to [`Dispatch::concurrency`] batches at once, and a message to retry waits off the queue
+    /// so that it holds up no other. One consumer per queue at a time; a stopped consumer
+    /// finishes the batches it took and hands the queue back, undelivered messages kept.
     pub async fn run_consumer(
         &self,
         queue_name: &str,
         handler: Arc<dyn MessageHandler>,
         retry_delay: Duration,
+        dispatch: Dispatch,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let queue = self
@@ -212,75 +218,117 @@ impl InProcessBus {
             .take()
             .ok_or_else(|| anyhow::anyhow!("queue `{queue_name}` already has a consumer"))?;
         info!(queue = queue_name, "consumer started");
+        let concurrency = dispatch.concurrency.max(1);
+        let batch_size = dispatch.batch_size.max(1);
+        let mut in_flight = JoinSet::new();
         loop {
-            let delivery = tokio::select! {
+            if in_flight.len() >= concurrency {
+                in_flight.join_next().await;
+                continue;
+            }
+            let first = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => continue,
                 d = receiver.recv() => match d {
                     Some(d) => d,
                     None => break,
                 },
             };
-            if let Some(requeue) =
-                deliver(&queue, handler.as_ref(), delivery, retry_delay, &shutdown).await
-            {
-                // Back to the tail of the queue, like a requeue on the broker.
-                let _ = queue.sender.send(requeue);
+            let mut batch = vec![first];
+            // Only what is already waiting joins the batch: a lone message never waits.
+            while batch.len() < batch_size {
+                match receiver.try_recv() {
+                    Ok(delivery) => batch.push(delivery),
+                    Err(_) => break,
+                }
             }
+            in_flight.spawn(deliver(
+                queue.clone(),
+                handler.clone(),
+                batch,
+                retry_delay,
+                shutdown.clone(),
+            ));
         }
+        while in_flight.join_next().await.is_some() {}
         *lock(&queue.receiver) = Some(receiver);
         info!(queue = queue_name, "consumer stopped");
         Ok(())
     }
 }
 
-/// Handles one delivery; returns it when it must go back to the queue.
+/// Handles one batch and settles each delivery: done, dead-lettered, or parked for its retry
+/// pause and then put back at the tail of the queue (at once on shutdown, for the next
+/// consumer).
 async fn deliver(
-    queue: &Queue,
-    handler: &dyn MessageHandler,
-    mut delivery: Delivery,
+    queue: Arc<Queue>,
+    handler: Arc<dyn MessageHandler>,
+    mut batch: Vec<Delivery>,
     retry_delay: Duration,
-    shutdown: &CancellationToken,
-) -> Option<Delivery> {
-    delivery.deliveries += 1;
-    let inbound = InboundMessage {
-        message_id: delivery.message_id,
-        routing_key: delivery.routing_key.clone(),
-        body: delivery.body.clone(),
-        redelivered: delivery.redelivered,
-    };
-    let outcome = AssertUnwindSafe(handler.handle(&inbound))
+    shutdown: CancellationToken,
+) {
+    let inbound: Vec<InboundMessage> = batch
+        .iter_mut()
+        .map(|delivery| {
+            delivery.deliveries += 1;
+            InboundMessage {
+                message_id: delivery.message_id,
+                routing_key: delivery.routing_key.clone(),
+                body: delivery.body.clone(),
+                redelivered: delivery.redelivered,
+            }
+        })
+        .collect();
+    let mut outcomes = AssertUnwindSafe(handler.handle_batch(&inbound))
         .catch_unwind()
         .await
-        .unwrap_or_else(|_| HandleOutcome::Retry("the handler panicked".to_owned()));
-    let reason = match outcome {
-        HandleOutcome::Ack => {
-            let _ = delivery.done.send(());
-            return None;
-        }
-        HandleOutcome::DeadLetter(reason) => reason,
-        HandleOutcome::Retry(reason) if delivery.deliveries > queue.delivery_limit => {
-            format!("delivery limit exceeded: {reason}")
-        }
-        HandleOutcome::Retry(reason) => {
-            let pause = ports::messaging::retry_pause(retry_delay, delivery.deliveries - 1);
-            warn!(message_id = ?delivery.message_id, %reason, retry_in = ?pause, "message will be redelivered");
-            tokio::select! {
-                _ = shutdown.cancelled() => {}
-                _ = tokio::time::sleep(pause) => {}
+        .unwrap_or_else(|_| Vec::new());
+    if outcomes.len() != batch.len() {
+        warn!(
+            messages = batch.len(),
+            "the handler panicked or answered a batch with the wrong number of outcomes; retrying it"
+        );
+        outcomes =
+            vec![HandleOutcome::Retry("no outcome from the handler".to_owned()); batch.len()];
+    }
+    for (mut delivery, outcome) in batch.into_iter().zip(outcomes) {
+        let reason = match outcome {
+            HandleOutcome::Ack => {
+                let _ = delivery.done.send(());
+                continue;
             }
-            delivery.redelivered = true;
-            return Some(delivery);
-        }
-    };
-    warn!(message_id = ?delivery.message_id, routing_key = %delivery.routing_key, %reason, "message dead-lettered");
-    lock(&queue.dead).push(DeadLetter {
-        message_id: delivery.message_id,
-        routing_key: delivery.routing_key,
-        body: delivery.body,
-        reason,
-    });
-    let _ = delivery.done.send(());
-    None
+            HandleOutcome::DeadLetter(reason) => reason,
+            HandleOutcome::Retry(reason) if delivery.deliveries > queue.delivery_limit => {
+                format!("delivery limit exceeded: {reason}")
+            }
+            HandleOutcome::Retry(reason) => {
+                let pause = ports::messaging::retry_pause(retry_delay, delivery.deliveries - 1);
+                warn!(message_id = ?delivery.message_id, %reason, retry_in = ?pause, "message will be redelivered");
+                let queue = queue.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    delivery.redelivered = true;
+                    // Back to the tail of the queue, like a message returning from a retry
+                    // queue of the broker.
+                    let _ = queue.sender.send(delivery);
+                });
+                continue;
+            }
+        };
+        warn!(message_id = ?delivery.message_id, routing_key = %delivery.routing_key, %reason, "message dead-lettered");
+        lock(&queue.dead).push(DeadLetter {
+            message_id: delivery.message_id,
+            routing_key: delivery.routing_key,
+            body: delivery.body,
+            reason,
+        });
+        let _ = delivery.done.send(());
+    }
 }
 
 #[async_trait]

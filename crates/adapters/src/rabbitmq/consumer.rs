@@ -1,43 +1,37 @@
-//! [`Consumer`]: feeds one service queue to a [`MessageHandler`], one delivery at a time.
+//! [`Consumer`]: feeds one service queue to a [`MessageHandler`], several deliveries at a time.
 //!
+//! - Deliveries already waiting are handed over together ([`MessageHandler::handle_batch`], up
+//!   to [`Dispatch::batch_size`]), and up to [`Dispatch::concurrency`] batches are handled at
+//!   once; a lone delivery is never held back to fill a batch.
 //! - Manual acknowledgement, sent only once the handler has returned (it commits its effect and
 //!   inbox row first): a crash in between means a redelivery, which the inbox turns into a no-op.
 //! - [`HandleOutcome::DeadLetter`] rejects without requeue, so the broker moves the message to the
-//!   queue's DLQ. [`HandleOutcome::Retry`] waits `retry_delay`, then requeues; the quorum queue's
-//!   delivery limit dead-letters a message that keeps failing.
+//!   queue's DLQ. [`HandleOutcome::Retry`] parks a copy in a retry queue (see [`super::retry`])
+//!   and acknowledges the original, so the wait holds up no other message; past the delivery
+//!   limit it dead-letters instead.
 //! - A lost connection is re-opened with exponential backoff, re-declaring the topology, until
 //!   shutdown.
-//! - On shutdown the in-flight delivery is finished and acknowledged; deliveries prefetched but
-//!   not yet handled return to the queue when the channel closes.
+//! - On shutdown the deliveries being handled are finished and settled; deliveries prefetched
+//!   but not yet handled return to the queue when the channel closes.
 
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use ports::messaging::{HandleOutcome, InboundMessage, MessageHandler};
-
+use ports::messaging::{Dispatch, MessageHandler};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use domain::MessageId;
-
 use super::backoff::{Backoff, jitter};
+use super::dispatch::Dispatcher;
 use super::{Topology, connect, redact_url, short};
 
-/// Default number of unacknowledged deliveries the broker may push ahead of the handler. Enough
-/// to hide the network round trip between two messages; small enough that a stopping consumer
-/// hands little back.
-pub const DEFAULT_PREFETCH: u16 = 16;
-/// Default pause before a message whose handling failed transiently goes back to the queue.
-pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 /// Default first delay before reconnecting; doubled after each failed attempt.
 pub const DEFAULT_RECONNECT_MIN: Duration = Duration::from_millis(100);
 /// Default ceiling of the reconnect delay.
@@ -50,8 +44,8 @@ pub struct Consumer {
     connection_name: String,
     topology: Topology,
     handler: Arc<dyn MessageHandler>,
-    prefetch: u16,
-    retry_delay: Duration,
+    dispatch: Dispatch,
+    prefetch: Option<u16>,
     reconnect_min: Duration,
     reconnect_max: Duration,
 }
@@ -77,25 +71,42 @@ impl Consumer {
             connection_name: connection_name.into(),
             topology,
             handler,
-            prefetch: DEFAULT_PREFETCH,
-            retry_delay: DEFAULT_RETRY_DELAY,
+            dispatch: Dispatch::default(),
+            prefetch: None,
             reconnect_min: DEFAULT_RECONNECT_MIN,
             reconnect_max: DEFAULT_RECONNECT_MAX,
         }
     }
 
-    /// Sets how many unacknowledged deliveries the broker may push ahead (at least 1).
+    /// Sets how many deliveries are handed over at once and how many batches run together.
     #[must_use]
-    pub fn with_prefetch(mut self, prefetch: u16) -> Self {
-        self.prefetch = prefetch.max(1);
+    pub fn with_dispatch(mut self, dispatch: Dispatch) -> Self {
+        self.dispatch = dispatch;
         self
     }
 
-    /// Sets the pause before a [`HandleOutcome::Retry`] goes back to the queue.
+    /// Sets how many unacknowledged deliveries the broker may push ahead (at least 1; by
+    /// default [`Dispatch::prefetch`]).
+    #[must_use]
+    pub fn with_prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = Some(prefetch.max(1));
+        self
+    }
+
+    /// Sets the pause before a [`HandleOutcome::Retry`] goes back to the queue (the
+    /// topology's retry queues follow it).
     #[must_use]
     pub fn with_retry_delay(mut self, retry_delay: Duration) -> Self {
-        self.retry_delay = retry_delay;
+        self.topology.retry_delay = retry_delay;
         self
+    }
+
+    fn prefetch(&self) -> u16 {
+        self.prefetch.unwrap_or_else(|| {
+            u16::try_from(self.dispatch.prefetch())
+                .unwrap_or(u16::MAX)
+                .max(1)
+        })
     }
 
     /// Sets the reconnect backoff: `min` doubled after each failure up to `max`.
@@ -183,19 +194,102 @@ impl Consumer {
             .context("failed to open a consumer channel")?;
         self.topology.declare(&channel).await?;
         channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .basic_qos(self.prefetch(), BasicQosOptions::default())
             .await
             .context("failed to set the prefetch count")?;
         Ok((connection, channel))
     }
 
-    /// Runs one session: consumes until shutdown or until the connection fails.
+    /// Runs one session: consumes until shutdown or until the connection fails, then waits for
+    /// the batches being handled to be settled.
     async fn consume(
         &self,
         connection: &Connection,
         channel: &Channel,
         shutdown: &CancellationToken,
     ) -> SessionEnd {
+        let dispatcher = match self.dispatcher(connection).await {
+            Ok(dispatcher) => dispatcher,
+            Err(error) => return SessionEnd::Lost(error),
+        };
+        let mut deliveries = match self.subscribe(channel).await {
+            Ok(deliveries) => deliveries,
+            Err(error) => return SessionEnd::Lost(error),
+        };
+        let concurrency = self.dispatch.concurrency.max(1);
+        let batch_size = self.dispatch.batch_size.max(1);
+        let mut in_flight = JoinSet::new();
+        let end = loop {
+            // A free slot first: the broker keeps the rest of the prefetch window meanwhile.
+            if in_flight.len() >= concurrency {
+                if let Some(Err(error)) = joined(in_flight.join_next().await) {
+                    break SessionEnd::Lost(error);
+                }
+                continue;
+            }
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break SessionEnd::Shutdown,
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => {
+                    if let Some(Err(error)) = joined(Some(done)) {
+                        break SessionEnd::Lost(error);
+                    }
+                    continue;
+                }
+                next = deliveries.next() => next,
+            };
+            let first = match delivered(next, connection, channel) {
+                Ok(delivery) => delivery,
+                Err(error) => break SessionEnd::Lost(error),
+            };
+            let mut batch = vec![first];
+            // Only what has already arrived joins the batch: a lone message never waits.
+            let mut lost = None;
+            while batch.len() < batch_size {
+                match deliveries.next().now_or_never() {
+                    None => break,
+                    Some(next) => match delivered(next, connection, channel) {
+                        Ok(delivery) => batch.push(delivery),
+                        Err(error) => {
+                            lost = Some(error);
+                            break;
+                        }
+                    },
+                }
+            }
+            in_flight.spawn(dispatcher.clone().run(batch));
+            if let Some(error) = lost {
+                break SessionEnd::Lost(error);
+            }
+        };
+        // Every batch taken is finished and settled, on shutdown as on a lost connection (where
+        // settling fails and the broker redelivers).
+        while let Some(done) = in_flight.join_next().await {
+            if let Some(Err(error)) = joined(Some(done)) {
+                tracing::debug!(error = format!("{error:#}"), "a batch was not settled");
+            }
+        }
+        end
+    }
+
+    /// The handler, the topology and a confirming channel for the retry copies.
+    async fn dispatcher(&self, connection: &Connection) -> anyhow::Result<Dispatcher> {
+        let retry_channel = connection
+            .create_channel()
+            .await
+            .context("failed to open the retry channel")?;
+        retry_channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .context("failed to enable confirms on the retry channel")?;
+        Ok(Dispatcher {
+            handler: self.handler.clone(),
+            topology: Arc::new(self.topology.clone()),
+            retry_channel,
+        })
+    }
+
+    async fn subscribe(&self, channel: &Channel) -> anyhow::Result<lapin::Consumer> {
         // A tag naming the service shows who consumes in the management UI; should the name be
         // too long for one, an empty tag lets the broker generate it.
         let consumer_tag = short(&format!(
@@ -204,126 +298,15 @@ impl Consumer {
             uuid::Uuid::now_v7().simple()
         ))
         .unwrap_or_default();
-        let queue = match short(&self.topology.queue) {
-            Ok(queue) => queue,
-            Err(error) => return SessionEnd::Lost(error),
-        };
-        let mut deliveries = match channel
+        channel
             .basic_consume(
-                queue,
+                short(&self.topology.queue)?,
                 consumer_tag,
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
             .await
-        {
-            Ok(deliveries) => deliveries,
-            Err(error) => {
-                return SessionEnd::Lost(
-                    anyhow::Error::new(error)
-                        .context(format!("failed to consume from `{}`", self.topology.queue)),
-                );
-            }
-        };
-        loop {
-            // Checked between deliveries only: a delivery being handled is always finished.
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return SessionEnd::Shutdown,
-                next = deliveries.next() => next,
-            };
-            let delivery = match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => {
-                    return SessionEnd::Lost(
-                        anyhow::Error::new(error).context("the consumer failed"),
-                    );
-                }
-                None => {
-                    return SessionEnd::Lost(anyhow!(
-                        "the consumer was cancelled (connection {}, channel {})",
-                        if connection.status().connected() {
-                            "open"
-                        } else {
-                            "closed"
-                        },
-                        if channel.status().connected() {
-                            "open"
-                        } else {
-                            "closed"
-                        },
-                    ));
-                }
-            };
-            if let Err(error) = self.process(delivery, shutdown).await {
-                return SessionEnd::Lost(error);
-            }
-        }
-    }
-
-    /// Hands one delivery to the handler and settles it according to the outcome. An error means
-    /// the settlement could not be sent (the channel is gone); the broker then redelivers.
-    #[tracing::instrument(
-        skip_all,
-        fields(
-            routing_key = %delivery.routing_key,
-            message_id = tracing::field::Empty,
-            redelivered = delivery.redelivered,
-        )
-    )]
-    async fn process(
-        &self,
-        delivery: Delivery,
-        shutdown: &CancellationToken,
-    ) -> anyhow::Result<()> {
-        let message = inbound(&delivery);
-        if let Some(id) = &message.message_id {
-            tracing::Span::current().record("message_id", tracing::field::display(id));
-        }
-        // A panicking handler must not take the consumer down with it; the message is retried
-        // like any other failure, and dead-lettered by the delivery limit if it keeps panicking.
-        let outcome = AssertUnwindSafe(self.handler.handle(&message))
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|_| {
-                tracing::error!("message handler panicked");
-                HandleOutcome::Retry("the handler panicked".to_owned())
-            });
-        let settled = match outcome {
-            HandleOutcome::Ack => {
-                crate::fault::crash_point("consumer.before_ack");
-                delivery.ack(BasicAckOptions::default()).await
-            }
-            HandleOutcome::DeadLetter(reason) => {
-                tracing::warn!(%reason, "dead-lettering message");
-                delivery.reject(BasicRejectOptions { requeue: false }).await
-            }
-            HandleOutcome::Retry(reason) => {
-                let pause =
-                    ports::messaging::retry_pause(self.retry_delay, delivery_count(&delivery));
-                tracing::warn!(%reason, retry_in = ?pause, "message will be retried");
-                // The pause keeps a failing dependency from turning the requeue into a hot loop,
-                // and grows with each delivery. Shutdown cuts it short: the message is requeued
-                // at once for another consumer.
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = shutdown.cancelled() => {}
-                }
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..BasicNackOptions::default()
-                    })
-                    .await
-            }
-        };
-        match settled {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(anyhow!(
-                "the channel closed before the delivery was settled; the broker will redeliver it"
-            )),
-            Err(error) => Err(anyhow::Error::new(error).context("failed to settle the delivery")),
-        }
+            .with_context(|| format!("failed to consume from `{}`", self.topology.queue))
     }
 
     fn validate_names(&self) -> anyhow::Result<()> {
@@ -365,8 +348,8 @@ impl fmt::Debug for Consumer {
             .field("url", &redact_url(&self.url))
             .field("connection_name", &self.connection_name)
             .field("topology", &self.topology)
-            .field("prefetch", &self.prefetch)
-            .field("retry_delay", &self.retry_delay)
+            .field("dispatch", &self.dispatch)
+            .field("prefetch", &self.prefetch())
             .finish_non_exhaustive()
     }
 }
@@ -378,49 +361,47 @@ pub async fn run_consumer(
     connection_name: String,
     topology: Topology,
     handler: Arc<dyn MessageHandler>,
+    dispatch: Dispatch,
     prefetch: u16,
-    retry_delay: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     Consumer::new(url, connection_name, topology, handler)
+        .with_dispatch(dispatch)
         .with_prefetch(prefetch)
-        .with_retry_delay(retry_delay)
         .run(shutdown)
         .await
 }
 
-/// The port's view of a delivery. An absent or malformed `message_id` becomes `None`: whether
-/// such a message is acceptable is the handler's decision, not the transport's.
-/// Earlier deliveries of this message: the `x-delivery-count` header a quorum queue adds on
-/// redelivery (absent on the first delivery).
-fn delivery_count(delivery: &Delivery) -> u32 {
-    use lapin::types::AMQPValue;
-    let count = delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned());
-    match count {
-        Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::LongUInt(n)) => n,
-        Some(AMQPValue::ShortInt(n)) => u32::try_from(n).unwrap_or(u32::MAX),
-        Some(AMQPValue::ShortUInt(n)) => u32::from(n),
-        _ => 0,
+/// A delivery from the consumer stream, or why the session is over.
+fn delivered(
+    next: Option<lapin::Result<Delivery>>,
+    connection: &Connection,
+    channel: &Channel,
+) -> anyhow::Result<Delivery> {
+    match next {
+        Some(Ok(delivery)) => Ok(delivery),
+        Some(Err(error)) => Err(anyhow::Error::new(error).context("the consumer failed")),
+        None => Err(anyhow!(
+            "the consumer was cancelled (connection {}, channel {})",
+            if connection.status().connected() {
+                "open"
+            } else {
+                "closed"
+            },
+            if channel.status().connected() {
+                "open"
+            } else {
+                "closed"
+            },
+        )),
     }
 }
 
-fn inbound(delivery: &Delivery) -> InboundMessage {
-    InboundMessage {
-        message_id: delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .and_then(|id| MessageId::parse(id.as_str()).ok()),
-        routing_key: delivery.routing_key.to_string(),
-        body: delivery.data.clone(),
-        redelivered: delivery.redelivered,
-    }
+/// A finished batch's result; a panic inside one is reported like a settlement failure.
+fn joined(
+    done: Option<Result<anyhow::Result<()>, tokio::task::JoinError>>,
+) -> Option<anyhow::Result<()>> {
+    done.map(|joined| joined.unwrap_or_else(|error| Err(anyhow!("a batch task failed: {error}"))))
 }
 
 /// Closes the channel first so the broker requeues the prefetched deliveries right away, then the
@@ -431,35 +412,5 @@ async fn close(connection: Connection, channel: Channel) {
     }
     if let Err(error) = connection.close(200, "OK".into()).await {
         tracing::debug!(%error, "closing the consumer connection failed");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_delivery_without_a_valid_message_id_has_none() {
-        let delivery = Delivery::mock(1, "ex".into(), "order.created".into(), true, b"{}".to_vec());
-        let message = inbound(&delivery);
-        assert_eq!(message.message_id, None);
-        assert_eq!(message.routing_key, "order.created");
-        assert_eq!(message.body, b"{}");
-        assert!(message.redelivered);
-
-        let mut delivery = Delivery::mock(2, "ex".into(), "k".into(), false, Vec::new());
-        delivery.properties = delivery
-            .properties
-            .clone()
-            .with_message_id("not-a-uuid".into());
-        assert_eq!(inbound(&delivery).message_id, None);
-
-        let id = MessageId::new();
-        let mut delivery = Delivery::mock(3, "ex".into(), "k".into(), false, Vec::new());
-        delivery.properties = delivery
-            .properties
-            .clone()
-            .with_message_id(id.to_string().into());
-        assert_eq!(inbound(&delivery).message_id, Some(id));
     }
 }

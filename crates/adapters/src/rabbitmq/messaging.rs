@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RabbitMqDeadLetters, RabbitMqPublisher, Topology, connect, run_consumer};
 use crate::settings::AmqpSettings;
+use ports::messaging::Dispatch;
 use ports::{MessageHandler, MessageSource};
 
 /// What a service needs from RabbitMQ, prepared at startup.
@@ -38,7 +39,8 @@ impl RabbitMqMessaging {
             service,
             routing_keys.iter().map(|k| (*k).to_owned()).collect(),
             settings.delivery_limit,
-        );
+        )
+        .with_retry_delay(Duration::from_millis(settings.retry_delay_ms));
         match tokio::time::timeout(
             Duration::from_secs(10),
             declare(service, settings, &topology),
@@ -65,8 +67,8 @@ impl RabbitMqMessaging {
             url: settings.url.clone(),
             service,
             topology,
+            dispatch: settings.dispatch(),
             prefetch: settings.prefetch,
-            retry_delay: Duration::from_millis(settings.retry_delay_ms),
         };
         Self {
             publisher,
@@ -116,8 +118,8 @@ pub struct RabbitMqSource {
     url: String,
     service: &'static str,
     topology: Topology,
+    dispatch: Dispatch,
     prefetch: u16,
-    retry_delay: Duration,
 }
 
 #[async_trait]
@@ -132,8 +134,8 @@ impl MessageSource for RabbitMqSource {
             self.service.to_owned(),
             self.topology.clone(),
             handler,
+            self.dispatch,
             self.prefetch,
-            self.retry_delay,
             shutdown,
         )
         .await

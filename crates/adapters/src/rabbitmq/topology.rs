@@ -8,9 +8,14 @@
 //! {prefix}shop.dlx (direct) --{prefix}{service}.events--> {prefix}{service}.events.dlq
 //! ```
 //!
+//! A message whose handling failed transiently waits in one of the queue's retry queues
+//! (`{prefix}{service}.events.retry.{ms}ms`, see [`super::retry`]) and then returns to the queue.
+//!
 //! Dead letters are re-keyed with the queue's name so that each queue's rejects land in its own
 //! DLQ and only there, even when several services' queues are bound to the same routing key. The
 //! original routing key stays readable in the `x-death` header.
+
+use std::time::Duration;
 
 use anyhow::Context;
 use lapin::options::{
@@ -38,6 +43,9 @@ pub struct Topology {
     /// How many times a message may be returned to the queue (nack/reject with requeue, or a
     /// consumer vanishing while holding it) before the broker dead-letters it. At least 1.
     pub delivery_limit: u32,
+    /// The pause before a message's first retry; it doubles with each retry, bounded (see
+    /// [`ports::messaging::retry_pause`]). Each distinct pause gets a retry queue.
+    pub retry_delay: Duration,
 }
 
 impl Topology {
@@ -58,7 +66,24 @@ impl Topology {
             queue,
             routing_keys,
             delivery_limit,
+            retry_delay: DEFAULT_RETRY_DELAY,
         }
+    }
+
+    /// Sets the pause before a message's first retry.
+    #[must_use]
+    pub fn with_retry_delay(mut self, retry_delay: Duration) -> Self {
+        self.retry_delay = retry_delay;
+        self
+    }
+
+    /// The retry queues, shortest pause first: a message retried for the `n`th time waits in
+    /// the `n`th (or the last, once the pause stops growing).
+    pub fn retry_queues(&self) -> Vec<(Duration, String)> {
+        super::retry::retry_delays(self.retry_delay, self.delivery_limit)
+            .into_iter()
+            .map(|delay| (delay, super::retry::retry_queue_name(&self.queue, delay)))
+            .collect()
     }
 
     /// The name of the events exchange for `prefix`: what a publisher-only process needs.
@@ -93,6 +118,9 @@ impl Topology {
             })?;
 
         declare_queue(channel, &self.queue, self.queue_arguments()).await?;
+        for (delay, retry_queue) in self.retry_queues() {
+            declare_queue(channel, &retry_queue, self.retry_queue_arguments(delay)).await?;
+        }
         for key in &self.routing_keys {
             channel
                 .queue_bind(
@@ -117,9 +145,13 @@ impl Topology {
     /// Deletes both queues (with their messages) and both exchanges. For tests and environments
     /// torn down after use; the exchanges are shared by every service of the same prefix.
     pub async fn delete(&self, channel: &Channel) -> anyhow::Result<()> {
-        for queue in [&self.queue, &self.dlq] {
+        let retry_queues = self.retry_queues().into_iter().map(|(_, name)| name);
+        for queue in [self.queue.clone(), self.dlq.clone()]
+            .into_iter()
+            .chain(retry_queues)
+        {
             channel
-                .queue_delete(short(queue)?, QueueDeleteOptions::default())
+                .queue_delete(short(&queue)?, QueueDeleteOptions::default())
                 .await
                 .with_context(|| format!("failed to delete queue `{queue}`"))?;
         }
@@ -150,7 +182,30 @@ impl Topology {
         );
         arguments
     }
+
+    /// A retry queue: its messages expire after `delay` and are dead-lettered through the
+    /// default exchange straight back to the work queue. A classic queue: it only holds each
+    /// message for a pause, and its copies are confirmed before the originals are acknowledged.
+    fn retry_queue_arguments(&self, delay: Duration) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(LongString::from("")),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(LongString::from(self.queue.as_str())),
+        );
+        arguments
+    }
 }
+
+/// Default pause before a message's first retry.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 /// Declares the durable topic exchange events are published to, and nothing else: enough for a
 /// process that only publishes. Idempotent.
@@ -240,6 +295,36 @@ mod tests {
         assert_eq!(
             arguments.get("x-delivery-limit"),
             Some(&AMQPValue::LongLongInt(7))
+        );
+    }
+
+    #[test]
+    fn retry_queues_expire_back_into_the_work_queue() {
+        let topology = Topology::for_service("", "order-service", vec![], 3)
+            .with_retry_delay(Duration::from_millis(200));
+        let queues = topology.retry_queues();
+        let names: Vec<&str> = queues.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "order-service.events.retry.200ms",
+                "order-service.events.retry.400ms",
+                "order-service.events.retry.800ms"
+            ]
+        );
+        let arguments = topology.retry_queue_arguments(queues[1].0);
+        let arguments = arguments.inner();
+        assert_eq!(
+            arguments.get("x-message-ttl"),
+            Some(&AMQPValue::LongLongInt(400))
+        );
+        assert_eq!(
+            arguments.get("x-dead-letter-exchange"),
+            Some(&AMQPValue::LongString("".into()))
+        );
+        assert_eq!(
+            arguments.get("x-dead-letter-routing-key"),
+            Some(&AMQPValue::LongString("order-service.events".into()))
         );
     }
 }

@@ -3,7 +3,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use domain::MessageId;
-use ports::messaging::HandleOutcome;
+use ports::messaging::{Dispatch, HandleOutcome};
 use tokio::sync::Notify;
 
 use crate::helpers::{BOUND_KEY, Proxy, ScriptedHandler, TestBroker, amqp_url};
@@ -142,7 +142,12 @@ async fn the_consumer_stops_on_cancel_after_finishing_the_message_in_flight() {
     let broker = TestBroker::start(3).await;
     let gate = Arc::new(Notify::new());
     let (handler, mut seen) = ScriptedHandler::gated(Arc::clone(&gate), |_| HandleOutcome::Ack);
-    let consumer = broker.spawn_consumer(&broker.url, handler, 10, QUICK_RETRY);
+    // One delivery at a time, so that the other two stay prefetched.
+    let serial = Dispatch {
+        batch_size: 1,
+        concurrency: 1,
+    };
+    let consumer = broker.spawn_consumer_with(&broker.url, handler, 10, QUICK_RETRY, serial);
     for body in [b"one", b"two", b"six"] {
         broker.publish(body, None).await;
     }

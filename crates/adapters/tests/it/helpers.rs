@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use lapin::options::ConfirmSelectOptions;
 use lapin::uri::AMQPUri;
 use lapin::{Channel, Connection};
-use ports::messaging::{HandleOutcome, InboundMessage, MessageHandler};
+use ports::messaging::{Dispatch, HandleOutcome, InboundMessage, MessageHandler};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
@@ -113,8 +113,22 @@ impl TestBroker {
         prefetch: u16,
         retry_delay: Duration,
     ) -> RunningConsumer {
+        self.spawn_consumer_with(url, handler, prefetch, retry_delay, Dispatch::default())
+    }
+
+    /// A consumer handing over `dispatch.batch_size` deliveries at once, `dispatch.concurrency`
+    /// batches at a time.
+    pub fn spawn_consumer_with(
+        &self,
+        url: &str,
+        handler: Arc<dyn MessageHandler>,
+        prefetch: u16,
+        retry_delay: Duration,
+        dispatch: Dispatch,
+    ) -> RunningConsumer {
         let shutdown = CancellationToken::new();
         let consumer = Consumer::new(url, "test-consumer", self.topology.clone(), handler)
+            .with_dispatch(dispatch)
             .with_prefetch(prefetch)
             .with_retry_delay(retry_delay)
             .with_reconnect_backoff(Duration::from_millis(50), Duration::from_millis(500));

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 
 use super::ports::ProductStore;
+use super::reservations::ReservationRequest;
 use super::service::ProductService;
 use crate::cache::Cache;
 use crate::events::{
@@ -30,9 +31,9 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
 
     async fn handle(&self, message: &InboundMessage) -> HandleOutcome {
         match message.routing_key.as_str() {
-            keys::ORDER_CREATED => match events::decode::<OrderCreatedV1>(&message.body) {
-                Ok(envelope) => self.reserve(envelope).await,
-                Err(e) => HandleOutcome::DeadLetter(e.to_string()),
+            keys::ORDER_CREATED => match reservation(message) {
+                Ok(request) => self.reserve(&[request]).await.swap_remove(0),
+                Err(outcome) => outcome,
             },
             keys::ORDER_CANCELLED => match events::decode::<OrderCancelledV1>(&message.body) {
                 Ok(envelope) => self.release(envelope).await,
@@ -53,4 +54,41 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
             }
         }
     }
+
+    /// The reservations (`order.created`) are made together in one transaction, first; the
+    /// rest one by one after them, so that a cancellation in the same batch finds its order's
+    /// reservation made.
+    async fn handle_batch(&self, messages: &[InboundMessage]) -> Vec<HandleOutcome> {
+        let mut outcomes: Vec<Option<HandleOutcome>> = vec![None; messages.len()];
+        let mut requests = Vec::new();
+        let mut positions = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            if message.routing_key == keys::ORDER_CREATED {
+                match reservation(message) {
+                    Ok(request) => {
+                        requests.push(request);
+                        positions.push(i);
+                    }
+                    Err(outcome) => outcomes[i] = Some(outcome),
+                }
+            }
+        }
+        for (i, outcome) in positions.into_iter().zip(self.reserve(&requests).await) {
+            outcomes[i] = Some(outcome);
+        }
+        let mut settled = Vec::with_capacity(messages.len());
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            settled.push(match outcome {
+                Some(outcome) => outcome,
+                None => self.handle(message).await,
+            });
+        }
+        settled
+    }
+}
+
+fn reservation(message: &InboundMessage) -> Result<ReservationRequest, HandleOutcome> {
+    let envelope = events::decode::<OrderCreatedV1>(&message.body)
+        .map_err(|e| HandleOutcome::DeadLetter(e.to_string()))?;
+    ReservationRequest::parse(&envelope)
 }

@@ -2,6 +2,8 @@
 //! release it when the order is cancelled, consume it when the order ships. Each applies
 //! exactly once per message (inbox) and evicts what it changed from the cache after commit.
 
+use std::collections::{BTreeSet, HashMap};
+
 use tracing::{info, warn};
 
 use super::events::{qty_confirmed, qty_failed};
@@ -16,11 +18,19 @@ use domain::{
     MessageId, OrderId, ProductId, Quantity, RejectionReason, ReservationLine, plan_reservation,
 };
 
-impl<S: ProductStore, K: Cache> ProductService<S, K> {
-    /// Reserves every line of an order or none, exactly once per message, and answers with
-    /// `order.qty_confirmed` or `order.qty_failed` through the outbox.
-    #[tracing::instrument(skip_all, fields(message_id = %envelope.id, order_id = %envelope.data.order_id))]
-    pub(super) async fn reserve(&self, envelope: Envelope<OrderCreatedV1>) -> HandleOutcome {
+/// One `order.created` to reserve: its message, its order and its lines, in ascending product
+/// id order.
+#[derive(Debug, Clone)]
+pub(super) struct ReservationRequest {
+    message_id: MessageId,
+    order_id: OrderId,
+    lines: Vec<ReservationLine>,
+}
+
+impl ReservationRequest {
+    /// Reads the request out of an `order.created`; a message no reservation can come from
+    /// (no items, an impossible quantity) is dead-lettered.
+    pub(super) fn parse(envelope: &Envelope<OrderCreatedV1>) -> Result<Self, HandleOutcome> {
         let order_id = envelope.data.order_id;
         let mut lines = Vec::with_capacity(envelope.data.items.len());
         for item in &envelope.data.items {
@@ -29,15 +39,56 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
                     product_id: item.product_id,
                     quantity,
                 }),
-                Err(e) => return HandleOutcome::DeadLetter(format!("order {order_id}: {e}")),
+                Err(e) => return Err(HandleOutcome::DeadLetter(format!("order {order_id}: {e}"))),
             }
         }
         if lines.is_empty() {
-            return HandleOutcome::DeadLetter(format!("order {order_id} has no items"));
+            return Err(HandleOutcome::DeadLetter(format!(
+                "order {order_id} has no items"
+            )));
         }
         // Ascending product id: every reservation takes its row locks in the same order.
         lines.sort_by_key(|l| l.product_id);
-        let result = self.try_reserve(envelope.id, order_id, &lines).await;
+        Ok(Self {
+            message_id: envelope.id,
+            order_id,
+            lines,
+        })
+    }
+}
+
+impl<S: ProductStore, K: Cache> ProductService<S, K> {
+    /// Reserves the lines of each order all-or-nothing, exactly once per message, and answers
+    /// each with `order.qty_confirmed` or `order.qty_failed` through the outbox; all in one
+    /// transaction. Should that fail, the orders are reserved again one by one, so that only
+    /// the one at fault is retried.
+    pub(super) async fn reserve(&self, requests: &[ReservationRequest]) -> Vec<HandleOutcome> {
+        if let [request] = requests {
+            return vec![self.reserve_one(request).await];
+        }
+        match self.try_reserve(requests).await {
+            Ok(touched) => {
+                self.cache.evict(&touched).await;
+                vec![HandleOutcome::Ack; requests.len()]
+            }
+            Err(e) => {
+                warn!(
+                    orders = requests.len(),
+                    error = %format!("{:#}", anyhow::Error::from(e)),
+                    "reserving the batch failed; reserving its orders one by one"
+                );
+                let mut outcomes = Vec::with_capacity(requests.len());
+                for request in requests {
+                    outcomes.push(self.reserve_one(request).await);
+                }
+                outcomes
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(message_id = %request.message_id, order_id = %request.order_id))]
+    async fn reserve_one(&self, request: &ReservationRequest) -> HandleOutcome {
+        let result = self.try_reserve(std::slice::from_ref(request)).await;
         self.settle(result).await
     }
 
@@ -52,58 +103,75 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         }
     }
 
-    /// Returns the products whose stock changed (none for a duplicate message).
+    /// One transaction for every request: an inbox row each, then the rows of every product
+    /// involved locked at once in ascending id order (so that concurrent batches never wait on
+    /// each other in a cycle), then each order planned against the levels the earlier ones
+    /// left. Returns the products whose stock changed.
     async fn try_reserve(
         &self,
-        message_id: MessageId,
-        order_id: OrderId,
-        lines: &[ReservationLine],
+        requests: &[ReservationRequest],
     ) -> Result<Vec<ProductId>, StoreError> {
         let mut tx = self.store.begin().await?;
-        if !tx.record_inbox(CONSUMER, message_id).await? {
-            info!("message already applied; skipping");
-            return Ok(Vec::new());
-        }
-        if tx.is_tombstoned(order_id).await? {
-            // Cancelled before it reached the inventory: the order side knows, nothing to say.
-            info!("order cancelled before its reservation; reserving nothing");
-            tx.commit().await?;
-            return Ok(Vec::new());
-        }
-        let ids: Vec<ProductId> = lines.iter().map(|l| l.product_id).collect();
-        let levels = tx.lock_stock(&ids).await?;
-        let now = self.clock.now();
-        let touched = match plan_reservation(lines, &levels) {
-            Ok(_) => {
-                for line in lines {
-                    if !tx.decrement_stock(line.product_id, line.quantity).await? {
-                        // The rows are locked, so this means the adapter broke its contract.
-                        return Err(StoreError::Unknown(anyhow::anyhow!(
-                            "stock of {} changed under a lock",
-                            line.product_id
-                        )));
-                    }
-                    tx.insert_reservation(order_id, line.product_id, line.quantity)
-                        .await?;
-                }
-                tx.enqueue(&qty_confirmed(order_id, now)).await?;
-                info!(lines = lines.len(), "stock reserved");
-                ids
+        let mut live = Vec::with_capacity(requests.len());
+        for request in requests {
+            let order_id = request.order_id;
+            if !tx.record_inbox(CONSUMER, request.message_id).await? {
+                info!(%order_id, "message already applied; skipping");
+            } else if tx.is_tombstoned(order_id).await? {
+                // Cancelled before it reached the inventory: the order side knows, nothing to
+                // say.
+                info!(%order_id, "order cancelled before its reservation; reserving nothing");
+            } else {
+                live.push(request);
             }
-            Err(shortages) => {
-                let reason = if shortages.iter().any(|s| !s.known) {
-                    RejectionReason::UnknownProduct
-                } else {
-                    RejectionReason::InsufficientStock
-                };
-                tx.enqueue(&qty_failed(order_id, reason, &shortages, now))
-                    .await?;
-                info!(%reason, shortages = shortages.len(), "reservation refused");
-                Vec::new()
-            }
+        }
+        let mut ids: Vec<ProductId> = live
+            .iter()
+            .flat_map(|r| r.lines.iter().map(|l| l.product_id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let mut levels = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            tx.lock_stock(&ids).await?
         };
+        let now = self.clock.now();
+        let mut touched = BTreeSet::new();
+        for request in live {
+            let order_id = request.order_id;
+            match plan_reservation(&request.lines, &levels) {
+                Ok(after) => {
+                    for line in &request.lines {
+                        if !tx.decrement_stock(line.product_id, line.quantity).await? {
+                            // The rows are locked, so this means the adapter broke its contract.
+                            return Err(StoreError::Unknown(anyhow::anyhow!(
+                                "stock of {} changed under a lock",
+                                line.product_id
+                            )));
+                        }
+                        tx.insert_reservation(order_id, line.product_id, line.quantity)
+                            .await?;
+                        touched.insert(line.product_id);
+                    }
+                    levels.extend(after);
+                    tx.enqueue(&qty_confirmed(order_id, now)).await?;
+                    info!(%order_id, lines = request.lines.len(), "stock reserved");
+                }
+                Err(shortages) => {
+                    let reason = if shortages.iter().any(|s| !s.known) {
+                        RejectionReason::UnknownProduct
+                    } else {
+                        RejectionReason::InsufficientStock
+                    };
+                    tx.enqueue(&qty_failed(order_id, reason, &shortages, now))
+                        .await?;
+                    info!(%order_id, %reason, shortages = shortages.len(), "reservation refused");
+                }
+            }
+        }
         tx.commit().await?;
-        Ok(touched)
+        Ok(touched.into_iter().collect())
     }
 
     /// Releases an order's reservations once (`order.cancelled`), or leaves a tombstone when

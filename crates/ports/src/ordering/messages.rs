@@ -28,6 +28,22 @@ pub const ROUTING_KEYS: &[&str] = &[
     keys::PRODUCT_UPDATED,
 ];
 
+/// The inventory's answer about one order: confirmed, or rejected for a reason.
+#[derive(Debug, Clone, Copy)]
+struct Answer {
+    message_id: MessageId,
+    order_id: OrderId,
+    rejection: Option<RejectionReason>,
+}
+
+/// How a transaction applying answers ended before its commit.
+enum Applied {
+    /// Every answer applied (or found applied before); committed.
+    All,
+    /// One answer cannot be applied as it stands; nothing was committed.
+    Refused(HandleOutcome),
+}
+
 impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
     async fn evict(&self, product_id: ProductId) -> HandleOutcome {
         self.catalog.evict(&[product_id]).await;
@@ -35,70 +51,130 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         HandleOutcome::Ack
     }
 
-    /// Applies the inventory's answer to a pending order, exactly once.
-    #[tracing::instrument(skip_all, fields(%message_id, %order_id))]
-    async fn apply_inventory_answer(
-        &self,
-        message_id: MessageId,
-        order_id: OrderId,
-        rejection: Option<RejectionReason>,
-    ) -> Result<HandleOutcome, StoreError> {
-        let mut tx = self.store.begin().await?;
-        if !tx.record_inbox(CONSUMER, message_id).await? {
-            info!("message already applied; skipping");
-            return Ok(HandleOutcome::Ack);
+    /// Applies the inventory's answers to pending orders, each exactly once, in one
+    /// transaction. Should one of them be refused or the transaction fail, they are applied
+    /// again one by one, so that only the one at fault is retried or dead-lettered.
+    async fn apply_answers(&self, answers: &[Answer]) -> Vec<HandleOutcome> {
+        if let [answer] = answers {
+            return vec![self.apply_answer(*answer).await];
         }
-        let Some(mut order) = tx.load_for_update(order_id).await? else {
-            return Ok(HandleOutcome::DeadLetter(format!(
-                "order {order_id} does not exist"
-            )));
-        };
-        let expected_version = order.version();
-        let target = if rejection.is_some() {
-            OrderStatus::Rejected
-        } else {
-            OrderStatus::Confirmed
-        };
-        let now = self.clock.now();
-        let result = match rejection {
-            Some(reason) => order.reject(reason, now),
-            None => order.confirm(now),
-        };
-        match result {
-            Ok(transition) => {
-                if !tx.update(&order, expected_version).await? {
-                    return Ok(HandleOutcome::Retry(
-                        "order changed concurrently".to_owned(),
-                    ));
-                }
-                record(
-                    tx.as_mut(),
-                    &mut order,
-                    &Cause::Message(message_id).to_string(),
-                )
-                .await?;
-                tx.commit().await?;
-                info!(from = %transition.from, to = %transition.to, "order status changed");
+        match self.try_apply(answers).await {
+            Ok(Applied::All) => return vec![HandleOutcome::Ack; answers.len()],
+            Ok(Applied::Refused(_)) => {
+                info!(
+                    answers = answers.len(),
+                    "an answer of the batch was refused; applying them one by one"
+                );
             }
-            Err(invalid) if invalid.from == target => {
-                // Already in the target state: an idempotent no-op.
-                tx.commit().await?;
-            }
-            Err(invalid) => {
-                // Illegal for the current state (for instance a confirmation after a
-                // cancel): recorded as handled, never applied.
-                warn!(from = %invalid.from, to = %invalid.to, "ignoring inventory answer illegal for the order's status");
-                tx.commit().await?;
-            }
+            Err(e) => warn!(
+                answers = answers.len(),
+                error = %format!("{:#}", anyhow::Error::from(e)),
+                "applying the batch failed; applying its answers one by one"
+            ),
         }
-        Ok(HandleOutcome::Ack)
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(self.apply_answer(*answer).await);
+        }
+        outcomes
     }
-}
 
-fn outcome(result: Result<HandleOutcome, StoreError>) -> HandleOutcome {
-    match result {
-        Ok(outcome) => outcome,
-        Err(e) => HandleOutcome::Retry(format!("{:#}", anyhow::Error::from(e))),
+    #[tracing::instrument(skip_all, fields(message_id = %answer.message_id, order_id = %answer.order_id))]
+    async fn apply_answer(&self, answer: Answer) -> HandleOutcome {
+        match self.try_apply(&[answer]).await {
+            Ok(Applied::All) => HandleOutcome::Ack,
+            Ok(Applied::Refused(outcome)) => outcome,
+            Err(e) => HandleOutcome::Retry(format!("{:#}", anyhow::Error::from(e))),
+        }
+    }
+
+    /// One transaction: an inbox row per answer, then each order locked in ascending id order
+    /// (so that concurrent batches never wait on each other in a cycle) and moved to its
+    /// target state.
+    async fn try_apply(&self, answers: &[Answer]) -> Result<Applied, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let mut fresh = Vec::with_capacity(answers.len());
+        for answer in answers {
+            if tx.record_inbox(CONSUMER, answer.message_id).await? {
+                fresh.push(*answer);
+            } else {
+                info!(message_id = %answer.message_id, "message already applied; skipping");
+            }
+        }
+        fresh.sort_by_key(|a| a.order_id);
+        let now = self.clock.now();
+        for answer in fresh {
+            let order_id = answer.order_id;
+            let Some(mut order) = tx.load_for_update(order_id).await? else {
+                return Ok(Applied::Refused(HandleOutcome::DeadLetter(format!(
+                    "order {order_id} does not exist"
+                ))));
+            };
+            let expected_version = order.version();
+            let target = if answer.rejection.is_some() {
+                OrderStatus::Rejected
+            } else {
+                OrderStatus::Confirmed
+            };
+            let result = match answer.rejection {
+                Some(reason) => order.reject(reason, now),
+                None => order.confirm(now),
+            };
+            match result {
+                Ok(transition) => {
+                    if !tx.update(&order, expected_version).await? {
+                        return Ok(Applied::Refused(HandleOutcome::Retry(format!(
+                            "order {order_id} changed concurrently"
+                        ))));
+                    }
+                    record(
+                        tx.as_mut(),
+                        &mut order,
+                        &Cause::Message(answer.message_id).to_string(),
+                    )
+                    .await?;
+                    info!(%order_id, from = %transition.from, to = %transition.to, "order status changed");
+                }
+                // Already in the target state: an idempotent no-op.
+                Err(invalid) if invalid.from == target => {}
+                // Illegal for the current state (for instance a confirmation after a cancel):
+                // recorded as handled, never applied.
+                Err(invalid) => {
+                    warn!(%order_id, from = %invalid.from, to = %invalid.to, "ignoring inventory answer illegal for the order's status");
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(Applied::All)
+    }
+
+    /// The inventory's answer a message carries; `Err` holds the outcome of a message that is
+    /// not one (another routing key) or cannot be read.
+    fn answer(message: &InboundMessage) -> Option<Result<Answer, HandleOutcome>> {
+        match message.routing_key.as_str() {
+            keys::ORDER_QTY_CONFIRMED => Some(
+                events::decode::<OrderQtyConfirmedV1>(&message.body)
+                    .map(|env| Answer {
+                        message_id: env.id,
+                        order_id: env.data.order_id,
+                        rejection: None,
+                    })
+                    .map_err(dead_letter),
+            ),
+            keys::ORDER_QTY_FAILED => Some(
+                events::decode::<OrderQtyFailedV1>(&message.body)
+                    .map(|env| Answer {
+                        message_id: env.id,
+                        order_id: env.data.order_id,
+                        rejection: Some(
+                            RejectionReason::parse(&env.data.reason)
+                                .unwrap_or(RejectionReason::InsufficientStock),
+                        ),
+                    })
+                    .map_err(dead_letter),
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -113,27 +189,12 @@ impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
     }
 
     async fn handle(&self, message: &InboundMessage) -> HandleOutcome {
+        match Self::answer(message) {
+            Some(Ok(answer)) => return self.apply_answer(answer).await,
+            Some(Err(outcome)) => return outcome,
+            None => {}
+        }
         match message.routing_key.as_str() {
-            keys::ORDER_QTY_CONFIRMED => {
-                match events::decode::<OrderQtyConfirmedV1>(&message.body) {
-                    Ok(env) => outcome(
-                        self.apply_inventory_answer(env.id, env.data.order_id, None)
-                            .await,
-                    ),
-                    Err(e) => dead_letter(e),
-                }
-            }
-            keys::ORDER_QTY_FAILED => match events::decode::<OrderQtyFailedV1>(&message.body) {
-                Ok(env) => {
-                    let reason = RejectionReason::parse(&env.data.reason)
-                        .unwrap_or(RejectionReason::InsufficientStock);
-                    outcome(
-                        self.apply_inventory_answer(env.id, env.data.order_id, Some(reason))
-                            .await,
-                    )
-                }
-                Err(e) => dead_letter(e),
-            },
             // A new product may have been cached as "not found"; a changed one as it was.
             // Evicting twice is harmless: no inbox needed.
             keys::PRODUCT_CREATED => match events::decode::<ProductCreatedV1>(&message.body) {
@@ -146,5 +207,37 @@ impl<S: OrderStore, C: ProductCatalog> MessageHandler for OrderService<S, C> {
             },
             other => dead_letter(DecodeError::UnknownType(other.to_owned())),
         }
+    }
+
+    /// The inventory's answers are applied together in one transaction; anything else one by
+    /// one.
+    async fn handle_batch(&self, messages: &[InboundMessage]) -> Vec<HandleOutcome> {
+        let mut outcomes: Vec<Option<HandleOutcome>> = vec![None; messages.len()];
+        let mut answers = Vec::new();
+        let mut positions = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            match Self::answer(message) {
+                Some(Ok(answer)) => {
+                    answers.push(answer);
+                    positions.push(i);
+                }
+                Some(Err(outcome)) => outcomes[i] = Some(outcome),
+                None => {}
+            }
+        }
+        for (i, outcome) in positions
+            .into_iter()
+            .zip(self.apply_answers(&answers).await)
+        {
+            outcomes[i] = Some(outcome);
+        }
+        let mut settled = Vec::with_capacity(messages.len());
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            settled.push(match outcome {
+                Some(outcome) => outcome,
+                None => self.handle(message).await,
+            });
+        }
+        settled
     }
 }

@@ -85,6 +85,23 @@ pub async fn deliver(handler: &impl MessageHandler, msg: &OutboxMessage) -> Hand
         .await
 }
 
+/// Hands `msgs` to `handler` together, as a consumer does with deliveries that arrived at once.
+pub async fn deliver_batch(
+    handler: &impl MessageHandler,
+    msgs: &[OutboxMessage],
+) -> Vec<HandleOutcome> {
+    let inbound: Vec<InboundMessage> = msgs
+        .iter()
+        .map(|msg| InboundMessage {
+            message_id: Some(msg.id),
+            routing_key: msg.routing_key.clone(),
+            body: msg.payload.clone().into_bytes(),
+            redelivered: false,
+        })
+        .collect();
+    handler.handle_batch(&inbound).await
+}
+
 /// Takes every unpublished message of an outbox, as the relay does, and marks them
 /// published: the next call sees only what was enqueued (or re-emitted) since.
 pub async fn publish(outbox: &SqlOutboxStore) -> Vec<OutboxMessage> {

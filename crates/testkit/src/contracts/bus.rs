@@ -12,7 +12,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{WAIT, holds_within};
+
+mod keeping_up;
+
 use domain::MessageId;
+pub use keeping_up::a_message_failing_for_a_while_holds_up_no_other;
 use ports::{
     EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, PublishError,
 };
@@ -131,7 +135,8 @@ pub async fn event_bus_contract<F: BusFixture + ?Sized>(fixture: &F) {
     dead_letter_moves_exactly_that_message(fixture).await;
     a_message_that_keeps_failing_is_dead_lettered_after_the_limit(fixture).await;
     an_unroutable_message_is_refused(fixture).await;
-    one_consumer_handles_messages_in_publish_order(fixture).await;
+    keeping_up::every_message_is_handled_once_with_several_in_flight(fixture).await;
+    keeping_up::a_slow_message_holds_up_no_other(fixture).await;
 }
 
 /// A message on `key` with a body no other message has.
@@ -249,6 +254,10 @@ async fn retry_redelivers_until_acknowledged<F: BusFixture + ?Sized>(fixture: &F
         Some(m.id),
         "event bus: a redelivery must keep the message id"
     );
+    assert_eq!(
+        deliveries[1].routing_key, m.routing_key,
+        "event bus: a redelivery must keep the routing key it was published with"
+    );
 }
 
 async fn dead_letter_moves_exactly_that_message<F: BusFixture + ?Sized>(fixture: &F) {
@@ -361,38 +370,5 @@ async fn an_unroutable_message_is_refused<F: BusFixture + ?Sized>(fixture: &F) {
     assert!(
         handler.deliveries_of(body(&lost)).is_empty(),
         "event bus: an unroutable message must not be delivered"
-    );
-}
-
-async fn one_consumer_handles_messages_in_publish_order<F: BusFixture + ?Sized>(fixture: &F) {
-    let handler = Arc::new(ScriptedHandler::new());
-    let consumer = fixture.start_consumer(handler.clone()).await;
-    let messages: Vec<OutboxMessage> = (0..25)
-        .map(|i| message(BOUND_KEYS[i % 2], &format!("ordered-{i}")))
-        .collect();
-    publish(fixture, &messages[..20]).await;
-    publish(fixture, &messages[20..]).await;
-    let ids: Vec<MessageId> = messages.iter().map(|m| m.id).collect();
-    let handled = || -> Vec<MessageId> {
-        handler
-            .deliveries()
-            .iter()
-            .filter_map(|d| d.message_id)
-            .filter(|id| ids.contains(id))
-            .collect()
-    };
-    let all = holds_within(WAIT, || handled().len() >= ids.len()).await;
-    settle().await;
-    consumer.stop().await;
-    assert!(
-        all,
-        "event bus: every published message must be handled ({} of {})",
-        handled().len(),
-        ids.len()
-    );
-    assert_eq!(
-        handled(),
-        ids,
-        "event bus: one consumer must handle the messages once each, in publish order"
     );
 }

@@ -15,6 +15,7 @@ use adapters::memory::InProcessBus;
 use adapters::memory::MemoryCache;
 use adapters::settings::DatabaseSettings;
 use adapters::sql::{OrderMigrator, ProductMigrator};
+use ports::messaging::Dispatch;
 use ports::{Cache, EventPublisher, MessageHandler};
 
 /// An SQLite database in a temporary folder of its own, migrated, removed when dropped.
@@ -69,14 +70,23 @@ pub const QUEUE: &str = "contract-service.events";
 #[derive(Debug, Clone)]
 pub struct InProcessBusFixture {
     bus: InProcessBus,
+    delivery_limit: u32,
 }
 
 impl InProcessBusFixture {
     /// A bus whose relay-side confirmations wait at most 5 seconds.
     pub fn new() -> Self {
+        Self::with_delivery_limit(DELIVERY_LIMIT)
+    }
+
+    /// The same, with room for `delivery_limit` retries.
+    pub fn with_delivery_limit(delivery_limit: u32) -> Self {
         let bus = InProcessBus::new(Duration::from_secs(5));
-        bus.declare(QUEUE, &BOUND_KEYS, DELIVERY_LIMIT);
-        Self { bus }
+        bus.declare(QUEUE, &BOUND_KEYS, delivery_limit);
+        Self {
+            bus,
+            delivery_limit,
+        }
     }
 }
 
@@ -118,7 +128,7 @@ impl BusFixture for InProcessBusFixture {
         let token = CancellationToken::new();
         let (bus, stop) = (self.bus.clone(), token.clone());
         let task = tokio::spawn(async move {
-            bus.run_consumer(QUEUE, handler, RETRY_DELAY, stop)
+            bus.run_consumer(QUEUE, handler, RETRY_DELAY, Dispatch::default(), stop)
                 .await
                 .expect("the in-process consumer must run until stopped");
         });
@@ -137,7 +147,7 @@ impl BusFixture for InProcessBusFixture {
     }
 
     fn delivery_limit(&self) -> u32 {
-        DELIVERY_LIMIT
+        self.delivery_limit
     }
 }
 

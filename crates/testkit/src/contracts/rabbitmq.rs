@@ -10,6 +10,7 @@ use super::bus::{BOUND_KEYS, BusFixture, RunningConsumer};
 use crate::{Infra, Isolation};
 use adapters::rabbitmq::{self, RabbitMqPublisher, Topology, get_one, run_consumer};
 use adapters::runtime::Background;
+use ports::messaging::Dispatch;
 use ports::{EventPublisher, MessageHandler};
 
 /// Returns to the queue before a message is dead-lettered.
@@ -30,12 +31,18 @@ pub struct RabbitMqBus {
 impl RabbitMqBus {
     /// Declares the topology of this test.
     pub async fn new(infra: &Infra, iso: &Isolation) -> Self {
+        Self::with_delivery_limit(infra, iso, DELIVERY_LIMIT).await
+    }
+
+    /// Declares the topology of this test, with room for `delivery_limit` retries.
+    pub async fn with_delivery_limit(infra: &Infra, iso: &Isolation, delivery_limit: u32) -> Self {
         let topology = Topology::for_service(
             &format!("t{}.", iso.id),
             "contract-service",
             BOUND_KEYS.iter().map(|k| (*k).to_owned()).collect(),
-            DELIVERY_LIMIT,
-        );
+            delivery_limit,
+        )
+        .with_retry_delay(RETRY_DELAY);
         let connection = rabbitmq::connect(&infra.amqp_url, "contract-tests")
             .await
             .expect("the test broker must accept a connection");
@@ -119,8 +126,8 @@ impl BusFixture for RabbitMqBus {
             "contract-consumer".to_owned(),
             self.topology.clone(),
             handler,
-            rabbitmq::consumer::DEFAULT_PREFETCH,
-            RETRY_DELAY,
+            Dispatch::default(),
+            Dispatch::default().prefetch() as u16,
             background.token(),
         );
         background.spawn("contract-consumer", async move {
@@ -147,6 +154,6 @@ impl BusFixture for RabbitMqBus {
     }
 
     fn delivery_limit(&self) -> u32 {
-        DELIVERY_LIMIT
+        self.topology.delivery_limit
     }
 }

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
 use adapters::sql::{SqlIdempotencyStore, SqlOrderStore, SqlOutboxStore, SqlProductStore};
 use ports::OutboxSignal;
@@ -14,8 +15,9 @@ use testkit::contracts::rabbitmq::RabbitMqBus;
 use testkit::contracts::redis::{RedisCaches, unreachable_redis_cache};
 use testkit::contracts::sql::{MySqlDatabase, SqlOrderFixture};
 use testkit::contracts::{
-    OutboxThroughOrders, cache_contract, cache_outage_contract, event_bus_contract,
-    inventory_store_contract, order_store_contract, outbox_contract,
+    OutboxThroughOrders, a_message_failing_for_a_while_holds_up_no_other, cache_contract,
+    cache_outage_contract, event_bus_contract, inventory_store_contract, order_store_contract,
+    outbox_contract,
 };
 use testkit::{Infra, Isolation};
 
@@ -160,6 +162,34 @@ async fn idempotency_store_contract_sqlite() {
 async fn event_bus_contract_in_process() {
     let fixture = InProcessBusFixture::new();
     passed(run(async move { event_bus_contract(&fixture).await }).await);
+}
+
+/// A minute of transient failure, retried 50 ms, 100 ms, ... 30 s apart: room for 20 retries.
+const FAILING_FOR: Duration = Duration::from_secs(60);
+const ROOM_FOR_RETRIES: u32 = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_failing_for_a_minute_holds_up_no_other_on_rabbitmq() {
+    let bus = Arc::new(
+        RabbitMqBus::with_delivery_limit(&Infra::from_env(), &Isolation::new(), ROOM_FOR_RETRIES)
+            .await,
+    );
+    let fixture = bus.clone();
+    let outcome = run(async move {
+        a_message_failing_for_a_while_holds_up_no_other(fixture.as_ref(), FAILING_FOR).await
+    })
+    .await;
+    bus.teardown().await;
+    passed(outcome);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_failing_for_a_minute_holds_up_no_other_in_process() {
+    let fixture = InProcessBusFixture::with_delivery_limit(ROOM_FOR_RETRIES);
+    passed(
+        run(async move { a_message_failing_for_a_while_holds_up_no_other(&fixture, FAILING_FOR).await })
+            .await,
+    );
 }
 
 #[tokio::test]
