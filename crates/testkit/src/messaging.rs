@@ -1,9 +1,40 @@
 //! Reaching the bus behind the API, in either composition: injecting raw messages and dead
 //! letters, and taking the dead letters out.
 
-use crate::{Backend, TestSystem};
+use std::time::Duration;
+
+use domain::MessageId;
+
+use crate::{Backend, TestSystem, eventually, scalar_i64};
 
 impl TestSystem {
+    /// Waits until the product service has handled each message of `ids` (its inbox holds
+    /// them), then a moment more: a consumer handles several deliveries at once, so another
+    /// copy of one of them may still be in flight.
+    pub async fn handled_by_products(&self, ids: &[MessageId]) {
+        let db = self.product_db().await;
+        for id in ids {
+            let handled = eventually(Duration::from_secs(20), || {
+                let db = db.clone();
+                async move {
+                    let rows = scalar_i64(
+                        &db,
+                        "SELECT COUNT(*) FROM inbox WHERE consumer = ? AND message_id = ?",
+                        vec!["product-service".into(), id.as_uuid().into()],
+                    )
+                    .await;
+                    (rows == 1).then_some(())
+                }
+            })
+            .await;
+            assert!(
+                handled.is_some(),
+                "the product service never handled message {id}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
     /// Publishes a raw message on the events exchange or bus, bypassing the outbox (to
     /// inject duplicates and poison).
     pub async fn inject(&self, routing_key: &str, body: &[u8], message_id: Option<&str>) {

@@ -235,11 +235,10 @@ async fn wait_stock(sys: &TestSystem, pid: &str, expected: i64) {
 
 /// The product consumer handles its queue in order: once a marker order injected last is
 /// reserved, every message injected before it was handled.
-async fn drain(sys: &TestSystem) {
-    let marker = sys.create_product("Marker", "1.00", 1).await;
-    let marker_id = marker["id"].as_str().unwrap();
-    inject::<OrderCreatedV1>(sys, &created(OrderId::new(), marker_id, 1)).await;
-    wait_stock(sys, marker_id, 0).await;
+/// Waits until the product service has handled `msgs` (see [`TestSystem::handled_by_products`]).
+async fn drain(sys: &TestSystem, msgs: &[&OutboxMessage]) {
+    let ids: Vec<_> = msgs.iter().map(|m| m.id).collect();
+    sys.handled_by_products(&ids).await;
 }
 
 async fn patch_renames_and_reprices_under_if_match(sys: TestSystem) {
@@ -478,7 +477,7 @@ async fn a_cancel_delivered_three_times_restores_the_stock_once(sys: TestSystem)
     for _ in 0..3 {
         inject::<OrderCancelledV1>(&sys, &cancel).await;
     }
-    drain(&sys).await;
+    drain(&sys, &[&cancel]).await;
 
     assert_eq!(
         sys.stock_in_db(pid).await,
@@ -497,8 +496,9 @@ async fn a_cancel_delivered_three_times_restores_the_stock_once(sys: TestSystem)
     );
 
     // Another cancellation message for the same order releases nothing more.
-    inject::<OrderCancelledV1>(&sys, &cancelled(order_id)).await;
-    drain(&sys).await;
+    let another = cancelled(order_id);
+    inject::<OrderCancelledV1>(&sys, &another).await;
+    drain(&sys, &[&another]).await;
     assert_eq!(sys.stock_in_db(pid).await, 10);
     assert_conserved(&sys, pid, 10).await;
     sys.stop().await;
@@ -509,9 +509,13 @@ async fn a_cancel_before_its_order_created_reserves_nothing(sys: TestSystem) {
     let pid = product["id"].as_str().unwrap();
     let order_id = OrderId::new();
 
-    inject::<OrderCancelledV1>(&sys, &cancelled(order_id)).await;
-    inject::<OrderCreatedV1>(&sys, &created(order_id, pid, 3)).await;
-    drain(&sys).await;
+    // The cancellation is handled first (messages in flight together may be handled in any
+    // order), then the late order.created arrives.
+    let (cancel, late) = (cancelled(order_id), created(order_id, pid, 3));
+    inject::<OrderCancelledV1>(&sys, &cancel).await;
+    drain(&sys, &[&cancel]).await;
+    inject::<OrderCreatedV1>(&sys, &late).await;
+    drain(&sys, &[&late]).await;
 
     assert_eq!(
         sys.stock_in_db(pid).await,
@@ -555,7 +559,7 @@ async fn a_shipped_order_keeps_its_units_when_cancelled_later(sys: TestSystem) {
     let ship = shipped(order_id);
     inject::<OrderShippedV1>(&sys, &ship).await;
     inject::<OrderShippedV1>(&sys, &ship).await;
-    drain(&sys).await;
+    drain(&sys, &[&ship]).await;
     assert_eq!(
         reservations_with_status(&sys, order_id, "consumed").await,
         1
@@ -566,8 +570,9 @@ async fn a_shipped_order_keeps_its_units_when_cancelled_later(sys: TestSystem) {
         "shipping leaves the stock as it is"
     );
 
-    inject::<OrderCancelledV1>(&sys, &cancelled(order_id)).await;
-    drain(&sys).await;
+    let cancel = cancelled(order_id);
+    inject::<OrderCancelledV1>(&sys, &cancel).await;
+    drain(&sys, &[&cancel]).await;
     assert_eq!(
         reservations_with_status(&sys, order_id, "consumed").await,
         1,
