@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use crate::events::OutboxMessage;
+use crate::store::StoreError;
 use domain::MessageId;
 
 /// A delivery handed to a [`MessageHandler`].
@@ -23,11 +24,29 @@ pub struct InboundMessage {
 pub enum HandleOutcome {
     /// Effect committed, or already applied before: acknowledge.
     Ack,
-    /// A transient failure (database down, deadlock): return it to the queue after a pause.
-    /// The queue's delivery limit bounds the retries, then it is dead-lettered.
+    /// A transient failure (database down, deadlock): try it again after a pause, without
+    /// holding up other messages. The delivery limit bounds the retries, then it is
+    /// dead-lettered.
     Retry(String),
     /// A permanent failure (malformed, unknown type, impossible to apply): dead-letter it now.
     DeadLetter(String),
+}
+
+impl HandleOutcome {
+    /// What a storage failure means for the message being handled: a passing one
+    /// ([`StoreError::Unavailable`]: the database unreachable, a deadlock, a lock wait) is
+    /// retried; anything else (a constraint violation, a broken contract, bad data) would fail
+    /// the same way again, so the message goes to the dead-letter queue at once, for an
+    /// operator to look at and replay.
+    pub fn after(error: StoreError) -> Self {
+        let transient = matches!(error, StoreError::Unavailable(_));
+        let reason = format!("{:#}", anyhow::Error::from(error));
+        if transient {
+            Self::Retry(reason)
+        } else {
+            Self::DeadLetter(reason)
+        }
+    }
 }
 
 /// A dead-lettered message, as shown to an operator.

@@ -92,14 +92,14 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         self.settle(result).await
     }
 
-    /// Evicts what a committed handler changed, or asks for a redelivery.
+    /// Evicts what a committed handler changed, or says what to do with the message.
     async fn settle(&self, result: Result<Vec<ProductId>, StoreError>) -> HandleOutcome {
         match result {
             Ok(touched) => {
                 self.cache.evict(&touched).await;
                 HandleOutcome::Ack
             }
-            Err(e) => HandleOutcome::Retry(format!("{:#}", anyhow::Error::from(e))),
+            Err(e) => HandleOutcome::after(e),
         }
     }
 

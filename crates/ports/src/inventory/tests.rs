@@ -134,7 +134,7 @@ async fn a_failing_release_is_retried_and_not_committed() {
 }
 
 #[tokio::test]
-async fn a_reservation_whose_stock_moved_under_its_lock_is_retried_and_not_committed() {
+async fn a_reservation_whose_stock_moved_under_its_lock_is_dead_lettered_and_not_committed() {
     let product = ProductId::new();
     let mut tx = MockInventoryTx::new();
     tx.expect_record_inbox().returning(|_, _| Ok(true));
@@ -158,7 +158,44 @@ async fn a_reservation_whose_stock_moved_under_its_lock_is_retried_and_not_commi
         .handle(&msg)
         .await;
 
-    assert!(matches!(outcome, HandleOutcome::Retry(_)), "{outcome:?}");
+    // A broken contract fails the same way on every try: an operator looks at it.
+    assert!(
+        matches!(outcome, HandleOutcome::DeadLetter(_)),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_constraint_violation_dead_letters_the_message_at_once() {
+    let product = ProductId::new();
+    let mut tx = MockInventoryTx::new();
+    tx.expect_record_inbox().returning(|_, _| Ok(true));
+    tx.expect_is_tombstoned().returning(|_| Ok(false));
+    tx.expect_lock_stock()
+        .returning(move |_| Ok(HashMap::from([(product, Stock::new(5).unwrap())])));
+    tx.expect_decrement_stock().returning(|_, _| Ok(true));
+    tx.expect_insert_reservation().returning(|_, _, _| {
+        Err(StoreError::Unknown(anyhow::anyhow!(
+            "Data too long for column 'status'"
+        )))
+    });
+    tx.expect_commit().never();
+    let msg = inbound(&OrderCreatedV1 {
+        order_id: OrderId::new(),
+        items: vec![OrderedItemV1 {
+            product_id: product,
+            quantity: 2,
+        }],
+    });
+
+    let outcome = service(store_of(vec![tx]), untouched_cache())
+        .handle(&msg)
+        .await;
+
+    assert!(
+        matches!(outcome, HandleOutcome::DeadLetter(_)),
+        "{outcome:?}"
+    );
 }
 
 fn rename() -> ProductChange {

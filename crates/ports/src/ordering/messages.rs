@@ -84,7 +84,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         match self.try_apply(&[answer]).await {
             Ok(Applied::All) => HandleOutcome::Ack,
             Ok(Applied::Refused(outcome)) => outcome,
-            Err(e) => HandleOutcome::Retry(format!("{:#}", anyhow::Error::from(e))),
+            Err(e) => HandleOutcome::after(e),
         }
     }
 

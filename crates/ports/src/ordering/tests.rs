@@ -70,6 +70,29 @@ async fn a_database_outage_asks_for_a_redelivery() {
 }
 
 #[tokio::test]
+async fn a_constraint_violation_dead_letters_the_answer_at_once() {
+    let order = pending_order();
+    let id = order.id();
+    let mut tx = MockOrderTx::new();
+    tx.expect_record_inbox().returning(|_, _| Ok(true));
+    tx.expect_load_for_update()
+        .return_once(move |_| Ok(Some(order)));
+    tx.expect_update().returning(|_, _| {
+        Err(StoreError::Unknown(anyhow::anyhow!(
+            "Data too long for column 'status'"
+        )))
+    });
+    tx.expect_commit().never();
+
+    let outcome = service(store_with(tx)).handle(&confirmation(id)).await;
+
+    assert!(
+        matches!(outcome, HandleOutcome::DeadLetter(_)),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_answer_that_loses_a_race_for_the_order_is_retried_and_not_committed() {
     let order = pending_order();
     let id = order.id();
