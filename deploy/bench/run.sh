@@ -53,10 +53,12 @@ fi
 
 if [[ "${BENCH_BUILD:-1}" != 0 ]]; then
   if [[ "$BENCH_PROFILE" == dev ]]; then
-    # The very build `make test` makes (cargo test --workspace --all-targets): after it, this
-    # compiles nothing; a narrower selection would unify features differently and rebuild.
-    echo "bench: building (dev; a no-op after make test)" >&2
-    cargo test --workspace --all-targets --no-run -q
+    # The selection `make test` builds (cargo test --workspace --all-targets), so that features
+    # unify the same way and its libraries are reused: after it, only the binaries' own crates
+    # are compiled and linked. A narrower selection would unify features differently and
+    # rebuild most of the workspace.
+    echo "bench: building (dev; reuses what make test built)" >&2
+    cargo build --workspace --all-targets -q
   else
     echo "bench: building (release)" >&2
     # Two invocations: standalone links the services without their distributed adapters,
