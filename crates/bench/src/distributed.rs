@@ -235,7 +235,7 @@ async fn listing_at_depth(
         let url = format!("{}{path}", target.apis.order);
         let stats = get_loop(http, vec![url], LIST_CLIENTS, plan.read_secs).await;
         let measure = format!(
-            "GET /orders?limit=100, c={LIST_CLIENTS}, {label} of {} orders",
+            "GET /orders?limit=100, c={LIST_CLIENTS}, {label}, {} seeded orders",
             seeded.orders
         );
         check_load(report, &format!("{C} {measure}"), &stats);
