@@ -86,7 +86,7 @@ impl Row {
 pub struct Report {
     /// UTC date and time of the run.
     pub date: String,
-    /// Cores, CPU model and memory.
+    /// Cores, CPU model, memory and the load average when the run started.
     pub machine: String,
     /// `smoke` or `full`.
     pub mode: String,
@@ -205,7 +205,7 @@ impl Report {
     }
 }
 
-/// "2 cores, <CPU model>, <memory>".
+/// "2 cores, <CPU model>, <memory>, <1-minute load average>".
 fn machine() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
@@ -228,7 +228,12 @@ fn machine() -> String {
         .map_or_else(String::new, |kb| {
             format!(", {:.1} GB RAM", kb / 1024.0 / 1024.0)
         });
-    format!("{cores} cores, {model}{mem_gb}")
+    // Other work on the machine takes its share of the cores: the load average says how much.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .map_or_else(String::new, |l| format!(", load average {l} at the start"));
+    format!("{cores} cores, {model}{mem_gb}{load}")
 }
 
 #[cfg(test)]
