@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: help run run-services test test-only test-standalone chaos flow lint fmt openapi infra-up infra-down stack-up stack-down stack-config
+.PHONY: help run run-services test test-only test-standalone chaos bench flow lint fmt openapi infra-up infra-down stack-up stack-down stack-config
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ test: ## every test: real MariaDB/Redis/RabbitMQ (started and stopped here), sta
 
 chaos: ## the chaos harness: real servers and services, process faults, invariants (ARGS=scenario numbers)
 	deploy/chaos/run.sh $(ARGS)
+
+bench: ## ceilings and every endpoint in both compositions, table in target/bench/ (SMOKE=1: a short check)
+	deploy/bench/run.sh
 
 test-standalone: ## the example flow and the Swagger UI browser check against the standalone binary
 	deploy/examples/standalone-checks.sh
