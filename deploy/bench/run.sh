@@ -11,6 +11,7 @@
 #   BENCH_PROFILE=dev|release    how the binaries are built (smoke: dev, reusing what
 #                                `make test` built; full: release)
 #   BENCH_BUILD=0                use the binaries already built, build nothing
+#   BENCH_ONLY=distributed|standalone  measure one composition (and the ceilings)
 #   BENCH_SEED_ORDERS, BENCH_OPEN_RATE, BENCH_OPEN_SECS, BENCH_READ_SECS, BENCH_WRITE_SECS,
 #   BENCH_SETTLE_CAP_SECS        override the sizes of the run (see crates/bench/src/plan.rs)
 set -euo pipefail

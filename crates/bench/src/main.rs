@@ -108,10 +108,19 @@ async fn run() -> anyhow::Result<bool> {
         .note("deploy/bench/order_tx.lua on the order service's schema"),
     );
 
-    if let Err(e) = distributed::run(&env, &plan, &mut report, &ceilings).await {
+    // BENCH_ONLY=distributed or standalone measures one composition (the ceilings always).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if !matches!(only.as_str(), "" | "distributed" | "standalone") {
+        anyhow::bail!("BENCH_ONLY={only}: expected distributed or standalone");
+    }
+    if only != "standalone"
+        && let Err(e) = distributed::run(&env, &plan, &mut report, &ceilings).await
+    {
         report.fail(format!("distributed: {e:#}"));
     }
-    if let Err(e) = standalone::run(&env, &plan, &mut report).await {
+    if only != "distributed"
+        && let Err(e) = standalone::run(&env, &plan, &mut report).await
+    {
         report.fail(format!("standalone: {e:#}"));
     }
 
