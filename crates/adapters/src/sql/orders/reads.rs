@@ -1,0 +1,356 @@
+//! Reading orders back: stored rows through the domain constructors, and the read queries.
+//!
+//! The point read is one static SQL statement (the order joined with its items): no statement
+//! is built per request, sqlx prepares it once per connection, and the columns are decoded by
+//! position rather than by name.
+
+use std::collections::HashMap;
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QueryResult, Statement, TryGetable, Value,
+};
+use uuid::Uuid;
+
+use super::super::entities::{order_items, order_status_history, orders};
+use super::super::{corrupt, store_err, to_utc};
+use domain::{
+    Currency, CustomerId, Money, NewOrderItem, Order, OrderDetails, OrderId, OrderNote,
+    OrderSnapshot, OrderStatus, ProductId, Quantity, RejectionReason, Shipment, ShippingAddress,
+    ShippingAddressFields,
+};
+use ports::ordering::{HistoryEntry, OrderFilter};
+use ports::{Page, PageRequest, StoreError};
+
+/// The columns of an order and then of one of its items, in the order [`decode_order`] and
+/// [`decode_item`] read them.
+macro_rules! order_and_item_columns {
+    () => {
+        "o.id, o.customer_id, o.status, o.rejection_reason, o.currency, o.total_minor, \
+         o.version, o.created_at, o.updated_at, o.shipping_address, o.note, o.carrier, \
+         o.tracking_number, o.reemits, \
+         i.product_id, i.position, i.product_name, i.unit_price_minor, i.quantity, \
+         i.line_total_minor"
+    };
+}
+
+/// Where the item columns start.
+const ITEM_COLUMNS: usize = 14;
+
+/// One order with its items, in position order: one row per item (an order has at least one).
+const FIND_ORDER: &str = concat!(
+    "SELECT ",
+    order_and_item_columns!(),
+    " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? ORDER BY i.position"
+);
+
+/// Reads the next column of a row, in select order.
+struct Columns<'a> {
+    row: &'a QueryResult,
+    next: usize,
+}
+
+impl<'a> Columns<'a> {
+    fn at(row: &'a QueryResult, next: usize) -> Self {
+        Self { row, next }
+    }
+
+    fn get<T: TryGetable>(&mut self) -> Result<T, StoreError> {
+        let value = self
+            .row
+            .try_get_by_index(self.next)
+            .map_err(|e| store_err(e, "failed to decode an order row"))?;
+        self.next += 1;
+        Ok(value)
+    }
+}
+
+fn decode_order(row: &QueryResult) -> Result<orders::Model, StoreError> {
+    let mut c = Columns::at(row, 0);
+    Ok(orders::Model {
+        id: c.get()?,
+        customer_id: c.get()?,
+        status: c.get()?,
+        rejection_reason: c.get()?,
+        currency: c.get()?,
+        total_minor: c.get()?,
+        version: c.get()?,
+        created_at: c.get()?,
+        updated_at: c.get()?,
+        shipping_address: c.get()?,
+        note: c.get()?,
+        carrier: c.get()?,
+        tracking_number: c.get()?,
+        reemits: c.get()?,
+    })
+}
+
+fn decode_item(order_id: Uuid, row: &QueryResult) -> Result<order_items::Model, StoreError> {
+    let mut c = Columns::at(row, ITEM_COLUMNS);
+    Ok(order_items::Model {
+        order_id,
+        product_id: c.get()?,
+        position: c.get()?,
+        product_name: c.get()?,
+        unit_price_minor: c.get()?,
+        quantity: c.get()?,
+        line_total_minor: c.get()?,
+    })
+}
+
+/// Reads one order with its items in one round trip.
+pub(super) async fn find_order(
+    db: &DatabaseConnection,
+    id: OrderId,
+) -> Result<Option<Order>, StoreError> {
+    let stmt = Statement::from_sql_and_values(
+        db.get_database_backend(),
+        FIND_ORDER,
+        [id.as_uuid().into()],
+    );
+    let rows = db
+        .query_all_raw(stmt)
+        .await
+        .map_err(|e| store_err(e, "failed to read the order"))?;
+    Ok(group(&rows)?.pop())
+}
+
+/// A page of orders newest first, with their items, in one round trip.
+///
+/// The inner query picks the page's ids by keyset (`id < after`, descending, `limit + 1` to
+/// tell whether more follow), walking an index whose order is the listing's: the primary key,
+/// `(status, id)`, `(customer_id, id)`, or `order_items (product_id, order_id)` for the orders
+/// of a product. So a page deep in the list costs what the first one does. The outer query
+/// joins the page's rows and items by primary key. The SQL text depends only on which filters
+/// are set (16 shapes), so each shape is prepared once per connection.
+pub(super) async fn list_orders(
+    db: &DatabaseConnection,
+    filter: &OrderFilter,
+    page: PageRequest,
+) -> Result<Page<Order>, StoreError> {
+    let mut sql = String::with_capacity(700);
+    let mut values: Vec<Value> = Vec::with_capacity(5);
+    sql.push_str(concat!("SELECT ", order_and_item_columns!(), " FROM ("));
+    let key = if let Some(product) = filter.product_id {
+        sql.push_str("SELECT p.order_id AS id FROM order_items p");
+        if filter.status.is_some() || filter.customer_id.is_some() {
+            sql.push_str(" JOIN orders f ON f.id = p.order_id");
+        }
+        sql.push_str(" WHERE p.product_id = ?");
+        values.push(product.as_uuid().into());
+        "p.order_id"
+    } else {
+        sql.push_str("SELECT f.id FROM orders f WHERE 1 = 1");
+        "f.id"
+    };
+    if let Some(status) = filter.status {
+        sql.push_str(" AND f.status = ?");
+        values.push(status.as_str().into());
+    }
+    if let Some(customer) = &filter.customer_id {
+        sql.push_str(" AND f.customer_id = ?");
+        values.push(customer.as_str().into());
+    }
+    if let Some(after) = page.after() {
+        sql.push_str(" AND ");
+        sql.push_str(key);
+        sql.push_str(" < ?");
+        values.push(after.into());
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(key);
+    sql.push_str(
+        " DESC LIMIT ?) page JOIN orders o ON o.id = page.id \
+         JOIN order_items i ON i.order_id = o.id ORDER BY o.id DESC, i.position",
+    );
+    values.push((i64::from(page.limit()) + 1).into());
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            values,
+        ))
+        .await
+        .map_err(|e| store_err(e, "failed to list orders"))?;
+    let orders = group(&rows)?;
+    Ok(Page::from_rows(orders, page.limit(), |o| o.id().as_uuid()))
+}
+
+/// Rebuilds the orders of rows that hold an order's columns and one of its items each,
+/// grouped by order.
+fn group(rows: &[QueryResult]) -> Result<Vec<Order>, StoreError> {
+    let mut orders = Vec::new();
+    let mut rest = rows;
+    while let Some(first) = rest.first() {
+        let order = decode_order(first)?;
+        let mut items = Vec::new();
+        let mut taken = 0;
+        for row in rest {
+            let item_order: Uuid = Columns::at(row, 0).get()?;
+            if item_order != order.id {
+                break;
+            }
+            items.push(decode_item(order.id, row)?);
+            taken += 1;
+        }
+        orders.push(restore(order, items)?);
+        rest = &rest[taken..];
+    }
+    Ok(orders)
+}
+
+/// The stored JSON of a shipping address.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct StoredAddress {
+    name: String,
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    region: Option<String>,
+    postal_code: String,
+    country: String,
+}
+
+impl From<StoredAddress> for ShippingAddressFields {
+    fn from(a: StoredAddress) -> Self {
+        Self {
+            name: a.name,
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            region: a.region,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+pub(super) fn address_json(address: &ShippingAddress) -> String {
+    let f = address.fields();
+    serde_json::to_string(&StoredAddress {
+        name: f.name,
+        line1: f.line1,
+        line2: f.line2,
+        city: f.city,
+        region: f.region,
+        postal_code: f.postal_code,
+        country: f.country,
+    })
+    .unwrap_or_default()
+}
+
+fn history_entry(row: order_status_history::Model) -> Result<HistoryEntry, StoreError> {
+    let status = |s: &str| OrderStatus::parse(s).ok_or_else(|| corrupt(s));
+    Ok(HistoryEntry {
+        order_id: OrderId::from_uuid(row.order_id),
+        seq: u32::try_from(row.seq).map_err(corrupt)?,
+        from: row.from_status.as_deref().map(status).transpose()?,
+        to: status(&row.to_status)?,
+        reason: row.reason,
+        cause: row.cause,
+        at: to_utc(row.at),
+    })
+}
+
+pub(super) async fn read_history<C: ConnectionTrait>(
+    conn: &C,
+    order_id: OrderId,
+) -> Result<Vec<HistoryEntry>, StoreError> {
+    order_status_history::Entity::find()
+        .filter(order_status_history::Column::OrderId.eq(order_id.as_uuid()))
+        .order_by_asc(order_status_history::Column::Seq)
+        .all(conn)
+        .await
+        .map_err(|e| store_err(e, "failed to read the order history"))?
+        .into_iter()
+        .map(history_entry)
+        .collect()
+}
+
+pub(super) fn restore(
+    row: orders::Model,
+    items: Vec<order_items::Model>,
+) -> Result<Order, StoreError> {
+    let currency = Currency::parse(&row.currency).map_err(corrupt)?;
+    let items = items
+        .into_iter()
+        .map(|i| {
+            Ok(NewOrderItem {
+                product_id: ProductId::from_uuid(i.product_id),
+                product_name: i.product_name,
+                unit_price: Money::from_minor(i.unit_price_minor, currency).map_err(corrupt)?,
+                quantity: Quantity::new(i64::from(i.quantity)).map_err(corrupt)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let status = OrderStatus::parse(&row.status).ok_or_else(|| corrupt(&row.status))?;
+    let rejection_reason = match &row.rejection_reason {
+        Some(r) => Some(RejectionReason::parse(r).ok_or_else(|| corrupt(r))?),
+        None => None,
+    };
+    let customer_id = match &row.customer_id {
+        Some(c) => Some(CustomerId::parse(c).map_err(corrupt)?),
+        None => None,
+    };
+    let shipping_address = match &row.shipping_address {
+        Some(json) => {
+            let fields: StoredAddress = serde_json::from_str(json).map_err(corrupt)?;
+            Some(ShippingAddress::parse(fields.into()).map_err(|e| corrupt(format!("{e:?}")))?)
+        }
+        None => None,
+    };
+    let note = match &row.note {
+        Some(n) => Some(OrderNote::parse(n).map_err(corrupt)?),
+        None => None,
+    };
+    let shipment = match (&row.carrier, &row.tracking_number) {
+        (Some(c), Some(t)) => Some(Shipment::parse(c, t).map_err(|e| corrupt(format!("{e:?}")))?),
+        _ => None,
+    };
+    Order::restore(OrderSnapshot {
+        id: OrderId::from_uuid(row.id),
+        customer_id,
+        items,
+        currency,
+        total_minor: row.total_minor,
+        status,
+        rejection_reason,
+        details: OrderDetails {
+            shipping_address,
+            note,
+        },
+        shipment,
+        version: u32::try_from(row.version).map_err(corrupt)?,
+        created_at: to_utc(row.created_at),
+        updated_at: to_utc(row.updated_at),
+    })
+    .map_err(corrupt)
+}
+
+/// Loads the items of several orders in one query (no N+1) and rebuilds the orders.
+pub(super) async fn with_items<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<orders::Model>,
+) -> Result<Vec<Order>, StoreError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut items: HashMap<Uuid, Vec<order_items::Model>> = HashMap::new();
+    for item in order_items::Entity::find()
+        .filter(order_items::Column::OrderId.is_in(ids))
+        .order_by_asc(order_items::Column::OrderId)
+        .order_by_asc(order_items::Column::Position)
+        .all(conn)
+        .await
+        .map_err(|e| store_err(e, "failed to read order items"))?
+    {
+        items.entry(item.order_id).or_default().push(item);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let own = items.remove(&row.id).unwrap_or_default();
+            restore(row, own)
+        })
+        .collect()
+}
