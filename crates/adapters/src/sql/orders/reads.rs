@@ -1,8 +1,9 @@
 //! Reading orders back: stored rows through the domain constructors, and the read queries.
 //!
-//! The point read is one static SQL statement (the order joined with its items): no statement
-//! is built per request, sqlx prepares it once per connection, and the columns are decoded by
-//! position rather than by name.
+//! The point read is one static SQL statement (the order joined with its items) and a list page
+//! is one statement too (its ids by keyset, joined with the orders and their items): nothing is
+//! built by a query builder per request, sqlx prepares each text once per connection, and the
+//! columns are decoded by position rather than by name.
 
 use std::cmp::Reverse;
 use std::collections::btree_map::Entry;
@@ -123,8 +124,9 @@ pub(super) async fn find_order(
 /// tell whether more follow), walking an index whose order is the listing's: the primary key,
 /// `(status, id)`, `(customer_id, id)`, or `order_items (product_id, order_id)` for the orders
 /// of a product. So a page deep in the list costs what the first one does. The outer query
-/// joins the page's rows and items by primary key, unsorted (see [`group`]). The SQL text depends only on which filters
-/// are set (16 shapes), so each shape is prepared once per connection.
+/// joins the page's rows and items by primary key, unsorted (see [`group`]). The SQL text
+/// depends only on which filters are set (16 shapes), so each shape is prepared once per
+/// connection.
 pub(super) async fn list_orders(
     db: &DatabaseConnection,
     filter: &OrderFilter,
