@@ -21,7 +21,7 @@ use super::{OutboxSignal, SqlTx, enqueue, store_err, to_naive};
 use domain::{MessageId, Order, OrderId, OrderStatus};
 use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
 use ports::{Clock, OutboxMessage, Page, PageRequest, StoreError, SystemClock};
-use reads::{address_json, read_history, with_items};
+use reads::{address_json, read_history};
 
 /// Orders in a MySQL-compatible database.
 #[derive(Debug, Clone)]
@@ -120,15 +120,7 @@ impl OrderTx for SqlTx {
     }
 
     async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let Some(row) = orders::Entity::find_by_id(id.as_uuid())
-            .lock_exclusive()
-            .one(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to lock the order"))?
-        else {
-            return Ok(None);
-        };
-        Ok(with_items(&self.tx, vec![row]).await?.pop())
+        reads::find_order(&self.tx, id, true).await
     }
 
     async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError> {
@@ -240,7 +232,7 @@ impl OrderStore for SqlOrderStore {
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        reads::find_order(&self.readers, id).await
+        reads::find_order(&self.readers, id, false).await
     }
 
     async fn list(

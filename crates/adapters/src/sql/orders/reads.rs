@@ -6,12 +6,12 @@
 //! columns are decoded by position rather than by name.
 
 use std::cmp::Reverse;
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QueryResult, Statement, TryGetable, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QueryResult, Statement, TryGetable, Value,
 };
 use uuid::Uuid;
 
@@ -101,17 +101,29 @@ fn decode_item(order_id: Uuid, row: &QueryResult) -> Result<order_items::Model, 
     })
 }
 
-/// Reads one order with its items in one round trip.
-pub(super) async fn find_order(
-    db: &DatabaseConnection,
+/// [`FIND_ORDER`] locking the order and its item rows until the transaction ends.
+const FIND_ORDER_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    order_and_item_columns!(),
+    " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? FOR UPDATE"
+);
+
+/// Reads one order with its items in one round trip; with `lock`, the rows stay locked until
+/// the transaction ends (SQLite has no row locks and needs none: its one writer connection
+/// runs one transaction at a time).
+pub(super) async fn find_order<C: ConnectionTrait>(
+    conn: &C,
     id: OrderId,
+    lock: bool,
 ) -> Result<Option<Order>, StoreError> {
-    let stmt = Statement::from_sql_and_values(
-        db.get_database_backend(),
-        FIND_ORDER,
-        [id.as_uuid().into()],
-    );
-    let rows = db
+    let backend = conn.get_database_backend();
+    let sql = if lock && backend != DbBackend::Sqlite {
+        FIND_ORDER_FOR_UPDATE
+    } else {
+        FIND_ORDER
+    };
+    let stmt = Statement::from_sql_and_values(backend, sql, [id.as_uuid().into()]);
+    let rows = conn
         .query_all_raw(stmt)
         .await
         .map_err(|e| store_err(e, "failed to read the order"))?;
@@ -330,32 +342,4 @@ pub(super) fn restore(
         updated_at: to_utc(row.updated_at),
     })
     .map_err(corrupt)
-}
-
-/// Loads the items of several orders in one query (no N+1) and rebuilds the orders.
-pub(super) async fn with_items<C: ConnectionTrait>(
-    conn: &C,
-    rows: Vec<orders::Model>,
-) -> Result<Vec<Order>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut items: HashMap<Uuid, Vec<order_items::Model>> = HashMap::new();
-    for item in order_items::Entity::find()
-        .filter(order_items::Column::OrderId.is_in(ids))
-        .order_by_asc(order_items::Column::OrderId)
-        .order_by_asc(order_items::Column::Position)
-        .all(conn)
-        .await
-        .map_err(|e| store_err(e, "failed to read order items"))?
-    {
-        items.entry(item.order_id).or_default().push(item);
-    }
-    rows.into_iter()
-        .map(|row| {
-            let own = items.remove(&row.id).unwrap_or_default();
-            restore(row, own)
-        })
-        .collect()
 }
