@@ -58,6 +58,46 @@ pub async fn open_database<M: sea_orm_migration::MigratorTrait>(
     Ok(conn)
 }
 
+/// Opens `connections` read-only connections to the SQLite file of `settings` (already
+/// migrated by [`open_database`]), for the reads that need no transaction; `None` when the
+/// database is not an SQLite file (a server pool serves reads and writes alike, and an
+/// in-memory SQLite database exists only on its one connection).
+///
+/// Why: an SQLite database has one writer, so [`connect`] gives it one connection, and every
+/// read used to queue behind whatever transaction held it (a placement, a consumer's batch).
+/// In WAL mode readers never wait for the writer nor it for them: each read sees the last
+/// commit, as a read on a server pool does.
+pub async fn open_readers(
+    settings: &crate::settings::DatabaseSettings,
+    connections: u32,
+) -> anyhow::Result<Option<DatabaseConnection>> {
+    if !is_sqlite(&settings.url) || sqlite_path(&settings.url).is_none() {
+        return Ok(None);
+    }
+    let mut opt = ConnectOptions::new(settings.url.clone());
+    opt.connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+        .sqlx_logging(false)
+        .max_connections(connections.max(1))
+        .min_connections(connections.max(1))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .map_sqlx_sqlite_opts(|o| {
+            // The writer's connection chose WAL (it is a property of the file); a read-only
+            // connection may not change the journal mode, so it sets none.
+            o.read_only(true)
+                .create_if_missing(false)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    let readers = Database::connect(opt).await.with_context(|| {
+        format!(
+            "failed to open read connections to {}",
+            redact(&settings.url)
+        )
+    })?;
+    Ok(Some(readers))
+}
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
@@ -78,8 +118,14 @@ pub fn is_sqlite(url: &str) -> bool {
 ///
 /// SQLite (the standalone composition) gets one connection: SQLite has a single writer
 /// anyway, and one connection makes every transaction strictly serial, with no "database is
-/// locked" retries. The connection is never recycled, so an in-memory database lives as long
-/// as the pool. WAL journaling keeps commits cheap and crash-safe.
+/// locked" retries; reads go to [`open_readers`]' pool. The connection is never recycled, so
+/// an in-memory database lives as long as the pool.
+///
+/// Durability: WAL journaling with `synchronous = NORMAL`. A commit is written to the WAL
+/// before it returns, so it survives a crash of the process (what the chaos harness does);
+/// the WAL is synced to disk at each checkpoint, not at each commit, so a power loss or OS
+/// crash may lose the last commits (never corrupt the file). `FULL` would fsync every
+/// commit and cap intake at the disk's fsync rate.
 pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> {
     let mut opt = ConnectOptions::new(options.url.clone());
     opt.connect_timeout(Duration::from_secs(5))

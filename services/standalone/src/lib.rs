@@ -63,6 +63,11 @@ impl std::fmt::Debug for Standalone {
     }
 }
 
+/// Read-only connections per database, beside its one writer. Reads then wait for neither the
+/// writer nor each other; more than the two cores could run at once would only add threads
+/// (sqlx gives each SQLite connection a thread of its own).
+const READERS: u32 = 2;
+
 fn database(url: String) -> DatabaseSettings {
     DatabaseSettings {
         url,
@@ -101,6 +106,13 @@ impl Standalone {
         let order_db = sql::open_database::<OrderMigrator>(&database(order_db_url.clone())).await?;
         let product_db =
             sql::open_database::<ProductMigrator>(&database(product_db_url.clone())).await?;
+        // An in-memory database has no readers: it lives on its one connection only.
+        let order_readers = sql::open_readers(&database(order_db_url.clone()), READERS)
+            .await?
+            .unwrap_or_else(|| order_db.clone());
+        let product_readers = sql::open_readers(&database(product_db_url.clone()), READERS)
+            .await?
+            .unwrap_or_else(|| product_db.clone());
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let cache = CachePolicy {
             ttl: Duration::from_secs(settings.cache.ttl_secs),
@@ -156,6 +168,7 @@ impl Standalone {
         let product = product_service::build(
             ProductAdapters {
                 store: SqlProductStore::new(product_db.clone(), product_signal.clone())
+                    .with_readers(product_readers)
                     .with_clock(clock.clone()),
                 cache: Arc::new(product_cache.clone()),
                 shared: shared(&product_db, &product_signal, product_queue),
@@ -171,6 +184,7 @@ impl Standalone {
         let order = order_service::build(
             OrderAdapters {
                 store: SqlOrderStore::new(order_db.clone(), order_signal.clone())
+                    .with_readers(order_readers)
                     .with_clock(clock.clone()),
                 catalog: Arc::new(CachedCatalog::new(
                     MemoryCache::new(settings.cache.capacity),

@@ -1,31 +1,34 @@
-//! The order store.
+//! The order store and its transaction. Reads that need no transaction go to the reader
+//! pool (the writer's own pool, except for an SQLite file: see `super::open_readers`).
+//!
+//! Layout: [`reads`] turns rows back into orders and holds the read queries.
 
-use std::collections::HashMap;
+mod reads;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqlErr,
 };
 use uuid::Uuid;
 
 use super::entities::{order_items, order_status_history, orders};
-use super::{OutboxSignal, SqlTx, corrupt, enqueue, store_err, to_naive, to_utc};
-use domain::{
-    Currency, CustomerId, MessageId, Money, NewOrderItem, Order, OrderDetails, OrderId, OrderNote,
-    OrderSnapshot, OrderStatus, ProductId, Quantity, RejectionReason, Shipment, ShippingAddress,
-    ShippingAddressFields,
-};
+use super::{OutboxSignal, SqlTx, enqueue, store_err, to_naive};
+use domain::{MessageId, Order, OrderId, OrderStatus};
 use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
 use ports::{Clock, OutboxMessage, Page, PageRequest, StoreError, SystemClock};
+use reads::{address_json, read_history};
 
 /// Orders in a MySQL-compatible database.
 #[derive(Debug, Clone)]
 pub struct SqlOrderStore {
     db: DatabaseConnection,
+    /// Where reads outside a transaction go: `db` itself unless [`Self::with_readers`].
+    readers: DatabaseConnection,
     signal: OutboxSignal,
     clock: Arc<dyn Clock>,
 }
@@ -34,10 +37,19 @@ impl SqlOrderStore {
     /// Orders in `db`; commits that enqueue messages wake `signal`.
     pub fn new(db: DatabaseConnection, signal: OutboxSignal) -> Self {
         Self {
+            readers: db.clone(),
             db,
             signal,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Sends the reads that need no transaction (point reads, lists, history, the sweeper's
+    /// scan) to `readers`, which must see every commit of `db` once it returned (read-only
+    /// connections to the same SQLite file in WAL mode do).
+    pub fn with_readers(mut self, readers: DatabaseConnection) -> Self {
+        self.readers = readers;
+        self
     }
 
     /// Stamps what the store writes with `clock` instead of the system clock.
@@ -50,159 +62,6 @@ impl SqlOrderStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
-}
-
-/// The stored JSON of a shipping address.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredAddress {
-    name: String,
-    line1: String,
-    line2: Option<String>,
-    city: String,
-    region: Option<String>,
-    postal_code: String,
-    country: String,
-}
-
-impl From<StoredAddress> for ShippingAddressFields {
-    fn from(a: StoredAddress) -> Self {
-        Self {
-            name: a.name,
-            line1: a.line1,
-            line2: a.line2,
-            city: a.city,
-            region: a.region,
-            postal_code: a.postal_code,
-            country: a.country,
-        }
-    }
-}
-
-fn address_json(address: &ShippingAddress) -> String {
-    let f = address.fields();
-    serde_json::to_string(&StoredAddress {
-        name: f.name,
-        line1: f.line1,
-        line2: f.line2,
-        city: f.city,
-        region: f.region,
-        postal_code: f.postal_code,
-        country: f.country,
-    })
-    .unwrap_or_default()
-}
-
-fn history_entry(row: order_status_history::Model) -> Result<HistoryEntry, StoreError> {
-    let status = |s: &str| OrderStatus::parse(s).ok_or_else(|| corrupt(s));
-    Ok(HistoryEntry {
-        order_id: OrderId::from_uuid(row.order_id),
-        seq: u32::try_from(row.seq).map_err(corrupt)?,
-        from: row.from_status.as_deref().map(status).transpose()?,
-        to: status(&row.to_status)?,
-        reason: row.reason,
-        cause: row.cause,
-        at: to_utc(row.at),
-    })
-}
-
-async fn read_history<C: ConnectionTrait>(
-    conn: &C,
-    order_id: OrderId,
-) -> Result<Vec<HistoryEntry>, StoreError> {
-    order_status_history::Entity::find()
-        .filter(order_status_history::Column::OrderId.eq(order_id.as_uuid()))
-        .order_by_asc(order_status_history::Column::Seq)
-        .all(conn)
-        .await
-        .map_err(|e| store_err(e, "failed to read the order history"))?
-        .into_iter()
-        .map(history_entry)
-        .collect()
-}
-
-fn restore(row: orders::Model, items: Vec<order_items::Model>) -> Result<Order, StoreError> {
-    let currency = Currency::parse(&row.currency).map_err(corrupt)?;
-    let items = items
-        .into_iter()
-        .map(|i| {
-            Ok(NewOrderItem {
-                product_id: ProductId::from_uuid(i.product_id),
-                product_name: i.product_name,
-                unit_price: Money::from_minor(i.unit_price_minor, currency).map_err(corrupt)?,
-                quantity: Quantity::new(i64::from(i.quantity)).map_err(corrupt)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let status = OrderStatus::parse(&row.status).ok_or_else(|| corrupt(&row.status))?;
-    let rejection_reason = match &row.rejection_reason {
-        Some(r) => Some(RejectionReason::parse(r).ok_or_else(|| corrupt(r))?),
-        None => None,
-    };
-    let customer_id = match &row.customer_id {
-        Some(c) => Some(CustomerId::parse(c).map_err(corrupt)?),
-        None => None,
-    };
-    let shipping_address = match &row.shipping_address {
-        Some(json) => {
-            let fields: StoredAddress = serde_json::from_str(json).map_err(corrupt)?;
-            Some(ShippingAddress::parse(fields.into()).map_err(|e| corrupt(format!("{e:?}")))?)
-        }
-        None => None,
-    };
-    let note = match &row.note {
-        Some(n) => Some(OrderNote::parse(n).map_err(corrupt)?),
-        None => None,
-    };
-    let shipment = match (&row.carrier, &row.tracking_number) {
-        (Some(c), Some(t)) => Some(Shipment::parse(c, t).map_err(|e| corrupt(format!("{e:?}")))?),
-        _ => None,
-    };
-    Order::restore(OrderSnapshot {
-        id: OrderId::from_uuid(row.id),
-        customer_id,
-        items,
-        currency,
-        total_minor: row.total_minor,
-        status,
-        rejection_reason,
-        details: OrderDetails {
-            shipping_address,
-            note,
-        },
-        shipment,
-        version: u32::try_from(row.version).map_err(corrupt)?,
-        created_at: to_utc(row.created_at),
-        updated_at: to_utc(row.updated_at),
-    })
-    .map_err(corrupt)
-}
-
-/// Loads the items of several orders in one query (no N+1) and rebuilds the orders.
-async fn with_items<C: ConnectionTrait>(
-    conn: &C,
-    rows: Vec<orders::Model>,
-) -> Result<Vec<Order>, StoreError> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
-    let mut items: HashMap<Uuid, Vec<order_items::Model>> = HashMap::new();
-    for item in order_items::Entity::find()
-        .filter(order_items::Column::OrderId.is_in(ids))
-        .order_by_asc(order_items::Column::OrderId)
-        .order_by_asc(order_items::Column::Position)
-        .all(conn)
-        .await
-        .map_err(|e| store_err(e, "failed to read order items"))?
-    {
-        items.entry(item.order_id).or_default().push(item);
-    }
-    rows.into_iter()
-        .map(|row| {
-            let own = items.remove(&row.id).unwrap_or_default();
-            restore(row, own)
-        })
-        .collect()
 }
 
 #[async_trait]
@@ -261,15 +120,7 @@ impl OrderTx for SqlTx {
     }
 
     async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let Some(row) = orders::Entity::find_by_id(id.as_uuid())
-            .lock_exclusive()
-            .one(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to lock the order"))?
-        else {
-            return Ok(None);
-        };
-        Ok(with_items(&self.tx, vec![row]).await?.pop())
+        reads::find_order(&self.tx, id, true).await
     }
 
     async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError> {
@@ -381,14 +232,7 @@ impl OrderStore for SqlOrderStore {
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        let Some(row) = orders::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
-            .await
-            .map_err(|e| store_err(e, "failed to read the order"))?
-        else {
-            return Ok(None);
-        };
-        Ok(with_items(&self.db, vec![row]).await?.pop())
+        reads::find_order(&self.readers, id, false).await
     }
 
     async fn list(
@@ -396,40 +240,11 @@ impl OrderStore for SqlOrderStore {
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, StoreError> {
-        let mut condition = Condition::all();
-        if let Some(status) = filter.status {
-            condition = condition.add(orders::Column::Status.eq(status.as_str()));
-        }
-        if let Some(customer) = &filter.customer_id {
-            condition = condition.add(orders::Column::CustomerId.eq(customer.as_str()));
-        }
-        if let Some(product) = filter.product_id {
-            condition = condition.add(
-                orders::Column::Id.in_subquery(
-                    Query::select()
-                        .column(order_items::Column::OrderId)
-                        .from(order_items::Entity)
-                        .and_where(order_items::Column::ProductId.eq(product.as_uuid()))
-                        .to_owned(),
-                ),
-            );
-        }
-        if let Some(after) = page.after() {
-            condition = condition.add(orders::Column::Id.lt(after));
-        }
-        let rows = orders::Entity::find()
-            .filter(condition)
-            .order_by_desc(orders::Column::Id)
-            .limit(u64::from(page.limit()) + 1)
-            .all(&self.db)
-            .await
-            .map_err(|e| store_err(e, "failed to list orders"))?;
-        let orders = with_items(&self.db, rows).await?;
-        Ok(Page::from_rows(orders, page.limit(), |o| o.id().as_uuid()))
+        reads::list_orders(&self.readers, filter, page).await
     }
 
     async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
-        read_history(&self.db, order_id).await
+        read_history(&self.readers, order_id).await
     }
 
     async fn stuck_pending(
@@ -446,7 +261,7 @@ impl OrderStore for SqlOrderStore {
             .order_by_asc(orders::Column::Id)
             .limit(u64::from(limit))
             .into_tuple()
-            .all(&self.db)
+            .all(&self.readers)
             .await
             .map_err(|e| store_err(e, "failed to find stuck orders"))?;
         Ok(rows

@@ -23,6 +23,8 @@ use ports::{Clock, Page, PageRequest, StoreError, SystemClock};
 #[derive(Debug, Clone)]
 pub struct SqlProductStore {
     db: DatabaseConnection,
+    /// Where reads outside a transaction go: `db` itself unless [`Self::with_readers`].
+    readers: DatabaseConnection,
     signal: OutboxSignal,
     clock: Arc<dyn Clock>,
 }
@@ -31,10 +33,19 @@ impl SqlProductStore {
     /// Products in `db`; commits that enqueue messages wake `signal`.
     pub fn new(db: DatabaseConnection, signal: OutboxSignal) -> Self {
         Self {
+            readers: db.clone(),
             db,
             signal,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Sends the reads that need no transaction to `readers`, which must see every commit of
+    /// `db` once it returned (read-only connections to the same SQLite file in WAL mode do).
+    /// Stock decisions never use them: they read inside the transaction.
+    pub fn with_readers(mut self, readers: DatabaseConnection) -> Self {
+        self.readers = readers;
+        self
     }
 
     /// Stamps what the store writes with `clock` instead of the system clock.
@@ -98,7 +109,7 @@ impl ProductStore for SqlProductStore {
 
     async fn find(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         products::Entity::find_by_id(id.as_uuid())
-            .one(&self.db)
+            .one(&self.readers)
             .await
             .map_err(|e| store_err(e, "failed to read the product"))?
             .map(restore)
@@ -112,7 +123,7 @@ impl ProductStore for SqlProductStore {
         products::Entity::find()
             .filter(products::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())))
             .order_by_asc(products::Column::Id)
-            .all(&self.db)
+            .all(&self.readers)
             .await
             .map_err(|e| store_err(e, "failed to read products"))?
             .into_iter()
@@ -128,7 +139,7 @@ impl ProductStore for SqlProductStore {
         let rows = query
             .order_by_desc(products::Column::Id)
             .limit(u64::from(page.limit()) + 1)
-            .all(&self.db)
+            .all(&self.readers)
             .await
             .map_err(|e| store_err(e, "failed to list products"))?;
         let products = rows
@@ -153,7 +164,7 @@ impl ProductStore for SqlProductStore {
         let rows = query
             .order_by_desc(stock_adjustments::Column::Id)
             .limit(u64::from(page.limit()) + 1)
-            .all(&self.db)
+            .all(&self.readers)
             .await
             .map_err(|e| store_err(e, "failed to list stock adjustments"))?;
         let adjustments = rows
@@ -170,7 +181,7 @@ impl ProductStore for SqlProductStore {
     ) -> Result<Option<StockAdjustment>, StoreError> {
         stock_adjustments::Entity::find_by_id(id)
             .filter(stock_adjustments::Column::ProductId.eq(product_id.as_uuid()))
-            .one(&self.db)
+            .one(&self.readers)
             .await
             .map_err(|e| store_err(e, "failed to read the stock adjustment"))?
             .map(restore_adjustment)

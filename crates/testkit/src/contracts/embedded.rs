@@ -22,6 +22,7 @@ use ports::{Cache, EventPublisher, MessageHandler};
 #[derive(Debug)]
 pub struct SqliteDatabase {
     conn: DatabaseConnection,
+    readers: DatabaseConnection,
     _dir: tempfile::TempDir,
 }
 
@@ -50,12 +51,26 @@ impl SqliteDatabase {
         let conn = adapters::sql::open_database::<M>(&settings)
             .await
             .expect("the SQLite contract database must open and migrate");
-        Self { conn, _dir: dir }
+        // As many readers as the standalone composition opens.
+        let readers = adapters::sql::open_readers(&settings, 2)
+            .await
+            .expect("the SQLite contract database must open for reading")
+            .expect("an SQLite file has read-only connections");
+        Self {
+            conn,
+            readers,
+            _dir: dir,
+        }
     }
 
-    /// The pool.
+    /// The pool (its one writer connection).
     pub fn connection(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The read-only connections to the same file, as the standalone stores use them.
+    pub fn readers(&self) -> &DatabaseConnection {
+        &self.readers
     }
 }
 

@@ -113,7 +113,9 @@ async fn cache_outage_contract_redis() {
 #[tokio::test]
 async fn order_store_contract_sqlite() {
     let db = SqliteDatabase::orders().await;
-    let fixture = SqlOrderFixture::new(db.connection().clone());
+    let store = SqlOrderStore::new(db.connection().clone(), OutboxSignal::new())
+        .with_readers(db.readers().clone());
+    let fixture = SqlOrderFixture::with_store(Arc::new(store), db.connection().clone());
     passed(run(async move { order_store_contract(&fixture).await }).await);
     drop(db);
 }
@@ -121,10 +123,10 @@ async fn order_store_contract_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn inventory_store_contract_sqlite() {
     let db = SqliteDatabase::products().await;
-    let store: Arc<dyn ProductStore> = Arc::new(SqlProductStore::new(
-        db.connection().clone(),
-        OutboxSignal::new(),
-    ));
+    let store: Arc<dyn ProductStore> = Arc::new(
+        SqlProductStore::new(db.connection().clone(), OutboxSignal::new())
+            .with_readers(db.readers().clone()),
+    );
     passed(run(async move { inventory_store_contract(&store).await }).await);
     drop(db);
 }
@@ -238,4 +240,83 @@ async fn the_bus_suite_rejects_a_consumer_that_drops_redeliveries() {
     let outcome = run(async move { event_bus_contract(&fixture).await }).await;
     bus.teardown().await;
     rejected(outcome, "Retry must be delivered again");
+}
+
+/// The standalone stores read through read-only connections to their SQLite file: a read
+/// waits neither for an open write transaction nor sees what it has not committed, and sees a
+/// commit as soon as it returned. The same store without readers waits (the check that the
+/// test can fail).
+#[tokio::test]
+async fn sqlite_reads_proceed_while_a_write_transaction_is_open() {
+    use domain::{Currency, Money, NewOrderItem, Order, OrderId, ProductId, Quantity};
+    use ports::PageRequest;
+    use ports::ordering::{OrderFilter, OrderStore};
+    use std::time::Duration;
+    use tokio::time::timeout;
+
+    let place = || {
+        let item = NewOrderItem {
+            product_id: ProductId::new(),
+            product_name: "Widget".to_owned(),
+            unit_price: Money::from_minor(1_00, Currency::USD).expect("a valid price"),
+            quantity: Quantity::new(2).expect("a valid quantity"),
+        };
+        Order::place(
+            OrderId::new(),
+            None,
+            vec![item],
+            Currency::USD,
+            testkit::now(),
+        )
+        .expect("a valid order")
+    };
+    let db = SqliteDatabase::orders().await;
+    let store = SqlOrderStore::new(db.connection().clone(), OutboxSignal::new())
+        .with_readers(db.readers().clone());
+    let (committed, pending) = (place(), place());
+    let mut tx = store.begin().await.expect("a transaction");
+    tx.insert_order(&committed).await.expect("an insert");
+    tx.commit().await.expect("a commit");
+
+    let mut open = store.begin().await.expect("a second transaction");
+    open.insert_order(&pending).await.expect("an insert");
+    let read = timeout(Duration::from_secs(2), store.find(committed.id()))
+        .await
+        .expect("a read must not wait for the open write transaction")
+        .expect("the read must succeed")
+        .expect("the committed order must be found");
+    assert_eq!(read.items(), committed.items());
+    assert_eq!(read.total(), committed.total());
+    let unseen = timeout(Duration::from_secs(2), store.find(pending.id()))
+        .await
+        .expect("a read must not wait for the open write transaction")
+        .expect("the read must succeed");
+    assert!(unseen.is_none(), "an uncommitted order must not be visible");
+    let page = timeout(
+        Duration::from_secs(2),
+        store.list(
+            &OrderFilter::default(),
+            PageRequest::new(10, None).expect("a page"),
+        ),
+    )
+    .await
+    .expect("a listing must not wait for the open write transaction")
+    .expect("the listing must succeed");
+    let listed: Vec<OrderId> = page.items.iter().map(Order::id).collect();
+    assert_eq!(listed, vec![committed.id()]);
+
+    let writer_only = SqlOrderStore::new(db.connection().clone(), OutboxSignal::new());
+    assert!(
+        timeout(Duration::from_millis(300), writer_only.find(committed.id()))
+            .await
+            .is_err(),
+        "without readers a read queues behind the writer's transaction"
+    );
+
+    open.commit().await.expect("a commit");
+    let seen = store
+        .find(pending.id())
+        .await
+        .expect("the read must succeed");
+    assert_eq!(seen.map(|o| o.id()), Some(pending.id()));
 }
