@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// A short run that only proves every step works, or the real measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,12 +115,6 @@ impl Env {
             profile: std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "unknown".to_owned()),
             run_id: format!("{:06x}", rand::random::<u32>() & 0xff_ffff),
         };
-        for bin in ["order-service", "product-service", "standalone"] {
-            let path = env.bin_dir.join(bin);
-            if !path.is_file() {
-                bail!("{} is missing: build it first", path.display());
-            }
-        }
         std::fs::create_dir_all(env.out_dir.join("logs"))
             .with_context(|| format!("cannot create {}", env.out_dir.display()))?;
         Ok(env)
