@@ -10,9 +10,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// The harness's HTTP client: keep-alive connections, enough idle ones for every worker.
+///
+/// Idle connections are dropped after 2 s, before the services' keep-alive (actix's 5 s)
+/// closes them: a connection the server closed while it sat in the pool would fail the next
+/// request sent on it, a client-side race that is no answer of the service's.
 pub fn client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(512)
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(30))
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
