@@ -2,28 +2,17 @@
 //! each keeps the effect it would have alone (exactly once, all-or-nothing), and only the one
 //! at fault is dead-lettered.
 
-use domain::{OrderId, OrderStatus, ProductId};
+use domain::{OrderId, OrderStatus};
 use ports::HandleOutcome;
 use ports::events::{
-    OrderCancelledV1, OrderCreatedV1, OrderQtyConfirmedV1, OrderQtyFailedV1, OrderedItemV1,
-    OutboxMessage, decode, keys,
+    OrderCancelledV1, OrderQtyConfirmedV1, OrderQtyFailedV1, OutboxMessage, decode, keys,
 };
 use ports::inventory::ReservationStatus;
 
 use crate::support::{
-    FakeCatalog, Inventory, Shop, deliver, deliver_batch, line, manual_clock, message, publish,
+    FakeCatalog, Inventory, Shop, created, deliver, deliver_batch, line, manual_clock, message,
+    publish,
 };
-
-fn created(inventory: &Inventory, order_id: OrderId, items: &[(ProductId, u32)]) -> OutboxMessage {
-    let items = items
-        .iter()
-        .map(|&(product_id, quantity)| OrderedItemV1 {
-            product_id,
-            quantity,
-        })
-        .collect();
-    message(&OrderCreatedV1 { order_id, items }, &inventory.clock)
-}
 
 /// The inventory's answers in the outbox, as (order, confirmed?) in the order they were written.
 fn answers(messages: &[OutboxMessage]) -> Vec<(OrderId, bool)> {

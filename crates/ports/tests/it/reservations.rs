@@ -4,24 +4,13 @@
 use domain::{OrderId, ProductId};
 use ports::HandleOutcome;
 use ports::events::{
-    FailedItemV1, OrderCancelledV1, OrderCreatedV1, OrderDeliveredV1, OrderQtyConfirmedV1,
-    OrderQtyFailedV1, OrderShippedV1, OrderedItemV1, OutboxMessage,
+    FailedItemV1, OrderCancelledV1, OrderDeliveredV1, OrderQtyConfirmedV1, OrderQtyFailedV1,
+    OrderShippedV1, OutboxMessage,
 };
 use ports::inventory::{CacheStatus, ReservationStatus};
 use ports::{InboundMessage, MessageHandler};
 
-use crate::support::{Inventory, deliver, manual_clock, message, publish, the_only};
-
-fn created(inventory: &Inventory, order_id: OrderId, items: &[(ProductId, u32)]) -> OutboxMessage {
-    let items = items
-        .iter()
-        .map(|&(product_id, quantity)| OrderedItemV1 {
-            product_id,
-            quantity,
-        })
-        .collect();
-    message(&OrderCreatedV1 { order_id, items }, &inventory.clock)
-}
+use crate::support::{Inventory, created, deliver, manual_clock, message, publish, the_only};
 
 fn cancelled(inventory: &Inventory, order_id: OrderId) -> OutboxMessage {
     let reason = "customer".into();

@@ -85,6 +85,26 @@ pub async fn deliver(handler: &impl MessageHandler, msg: &OutboxMessage) -> Hand
         .await
 }
 
+/// The `order.created` of `order_id` for `items` (product, quantity), as the order service
+/// writes it.
+pub fn created(
+    inventory: &Inventory,
+    order_id: OrderId,
+    items: &[(ProductId, u32)],
+) -> OutboxMessage {
+    let items = items
+        .iter()
+        .map(|&(product_id, quantity)| ports::events::OrderedItemV1 {
+            product_id,
+            quantity,
+        })
+        .collect();
+    message(
+        &ports::events::OrderCreatedV1 { order_id, items },
+        &inventory.clock,
+    )
+}
+
 /// Hands `msgs` to `handler` together, as a consumer does with deliveries that arrived at once.
 pub async fn deliver_batch(
     handler: &impl MessageHandler,
