@@ -7,7 +7,8 @@
 //! - [`entities`]: the sea-orm entities.
 //! - `orders`, `products`, `outbox`, `idempotency`: the stores ([`SqlOrderStore`],
 //!   [`SqlProductStore`], [`SqlOutboxStore`], [`SqlIdempotencyStore`]).
-//! - Here: connecting, error classification, and the transaction both services' stores share.
+//! - `tx`: the transaction both services' stores share (inbox, buffered outbox).
+//! - Here: connecting and error classification.
 
 pub mod entities;
 mod idempotency;
@@ -15,22 +16,22 @@ pub mod migrations;
 mod orders;
 mod outbox;
 mod products;
+mod tx;
 
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
-use std::sync::Arc;
-
-use ports::{Clock, OutboxMessage, OutboxSignal, StoreError};
+use ports::{OutboxSignal, StoreError};
 
 pub use idempotency::SqlIdempotencyStore;
 pub use migrations::{OrderMigrator, ProductMigrator};
 pub use orders::SqlOrderStore;
 pub use outbox::SqlOutboxStore;
 pub use products::SqlProductStore;
+pub(crate) use tx::{SqlTx, enqueue};
 
 impl crate::settings::DatabaseSettings {
     /// Pool options for [`connect`].
@@ -293,111 +294,19 @@ pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("corrupt row: {what}"))
 }
 
-/// One transaction of a service's database, as both services' stores use it: the inbox, the
-/// outbox, and a commit that wakes the relay when it enqueued something.
-pub(crate) struct SqlTx {
-    pub(crate) tx: sea_orm::DatabaseTransaction,
-    /// Stamps the rows the transaction writes (inbox, tombstones, adjustments).
-    pub(crate) clock: Arc<dyn Clock>,
-    signal: OutboxSignal,
-    enqueued: bool,
-}
-
-impl SqlTx {
-    pub(crate) async fn begin(
-        db: &DatabaseConnection,
-        signal: &OutboxSignal,
-        clock: &Arc<dyn Clock>,
-    ) -> Result<Self, StoreError> {
-        use sea_orm::TransactionTrait;
-        let tx = db
-            .begin()
-            .await
-            .map_err(|e| store_err(e, "failed to begin a transaction"))?;
-        Ok(Self {
-            tx,
-            clock: clock.clone(),
-            signal: signal.clone(),
-            enqueued: false,
-        })
+/// The pool's acquire timeout: how long a caller waits at most for a connection.
+pub(crate) fn acquire_timeout(db: &DatabaseConnection) -> Duration {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::MySql => db
+            .get_mysql_connection_pool()
+            .options()
+            .get_acquire_timeout(),
+        sea_orm::DbBackend::Sqlite => db
+            .get_sqlite_connection_pool()
+            .options()
+            .get_acquire_timeout(),
+        _ => Duration::from_secs(30),
     }
-
-    pub(crate) async fn record_inbox(
-        &self,
-        consumer: &str,
-        message_id: domain::MessageId,
-    ) -> Result<bool, StoreError> {
-        record_inbox(&self.tx, consumer, message_id, self.clock.now()).await
-    }
-
-    pub(crate) async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        enqueue(&self.tx, message).await?;
-        self.enqueued = true;
-        Ok(())
-    }
-
-    /// Notes that the transaction made outbox rows publishable again.
-    pub(crate) fn mark_enqueued(&mut self) {
-        self.enqueued = true;
-    }
-
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        self.tx
-            .commit()
-            .await
-            .map_err(|e| store_err(e, "failed to commit"))?;
-        crate::fault::crash_point("tx.after_commit");
-        if self.enqueued {
-            self.signal.notify();
-        }
-        Ok(())
-    }
-}
-
-/// Inserts `(consumer, message_id)` into the inbox, received `at`; `false` when it is already
-/// there.
-pub(crate) async fn record_inbox<C: ConnectionTrait>(
-    conn: &C,
-    consumer: &str,
-    message_id: domain::MessageId,
-    at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    use entities::inbox;
-    use sea_orm::{ActiveValue::Set, SqlErr};
-    let row = inbox::ActiveModel {
-        consumer: Set(consumer.to_owned()),
-        message_id: Set(message_id.as_uuid()),
-        received_at: Set(to_naive(at)),
-    };
-    match inbox::Entity::insert(row)
-        .exec_without_returning(conn)
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(false),
-        Err(e) => Err(store_err(e, "failed to record the inbox entry")),
-    }
-}
-
-/// Adds a message to the outbox.
-pub(crate) async fn enqueue<C: ConnectionTrait>(
-    conn: &C,
-    message: &OutboxMessage,
-) -> Result<(), StoreError> {
-    use entities::outbox;
-    use sea_orm::ActiveValue::Set;
-    let row = outbox::ActiveModel {
-        id: Set(message.id.as_uuid()),
-        routing_key: Set(message.routing_key.clone()),
-        payload: Set(message.payload.clone()),
-        occurred_at: Set(to_naive(message.occurred_at)),
-        published_at: Set(None),
-    };
-    outbox::Entity::insert(row)
-        .exec_without_returning(conn)
-        .await
-        .map_err(|e| store_err(e, "failed to write the outbox"))?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub use cache::CachedCatalog;
 pub use events::{DETAILS_UPDATED, SWEEPER, created_message_id};
 pub use messages::{CONSUMER, ROUTING_KEYS};
 pub use ports::{
-    CatalogError, CatalogProduct, HistoryEntry, OrderFilter, OrderStore, OrderTx, ProductCatalog,
+    CatalogError, CatalogProduct, HistoryEntry, NewOrder, OrderFilter, OrderStore, OrderTx,
+    ProductCatalog,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockOrderStore, MockOrderTx, MockProductCatalog};

@@ -3,6 +3,7 @@
 //!
 //! Layout: [`reads`] turns rows back into orders and holds the read queries.
 
+mod placements;
 mod reads;
 
 use std::sync::Arc;
@@ -10,16 +11,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqlErr,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::entities::{order_items, order_status_history, orders};
+use super::entities::orders;
 use super::{OutboxSignal, SqlTx, enqueue, store_err, to_naive};
 use domain::{MessageId, Order, OrderId, OrderStatus};
-use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
+use placements::Placements;
+use ports::ordering::{HistoryEntry, NewOrder, OrderFilter, OrderStore, OrderTx};
 use ports::{Clock, OutboxMessage, Page, PageRequest, StoreError, SystemClock};
 use reads::{address_json, read_history};
 
@@ -31,16 +30,20 @@ pub struct SqlOrderStore {
     readers: DatabaseConnection,
     signal: OutboxSignal,
     clock: Arc<dyn Clock>,
+    /// The group commit of new orders.
+    placements: Arc<Placements>,
 }
 
 impl SqlOrderStore {
     /// Orders in `db`; commits that enqueue messages wake `signal`.
     pub fn new(db: DatabaseConnection, signal: OutboxSignal) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Self {
             readers: db.clone(),
+            placements: Arc::new(Placements::new(db.clone(), signal.clone(), clock.clone())),
             db,
             signal,
-            clock: Arc::new(SystemClock),
+            clock,
         }
     }
 
@@ -54,6 +57,11 @@ impl SqlOrderStore {
 
     /// Stamps what the store writes with `clock` instead of the system clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.placements = Arc::new(Placements::new(
+            self.db.clone(),
+            self.signal.clone(),
+            clock.clone(),
+        ));
         self.clock = clock;
         self
     }
@@ -74,53 +82,24 @@ impl OrderTx for SqlTx {
         SqlTx::record_inbox(self, consumer, message_id).await
     }
 
+    async fn record_inbox_all(
+        &mut self,
+        consumer: &str,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<bool>, StoreError> {
+        SqlTx::record_inbox_all(self, consumer, message_ids).await
+    }
+
     async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError> {
-        let row = orders::ActiveModel {
-            id: Set(order.id().as_uuid()),
-            customer_id: Set(order.customer_id().map(|c| c.as_str().to_owned())),
-            status: Set(order.status().as_str().to_owned()),
-            rejection_reason: Set(order.rejection_reason().map(|r| r.as_str().to_owned())),
-            currency: Set(order.currency().code().to_owned()),
-            total_minor: Set(order.total().minor()),
-            version: Set(i64::from(order.version())),
-            created_at: Set(to_naive(order.created_at())),
-            updated_at: Set(to_naive(order.updated_at())),
-            shipping_address: Set(order.details().shipping_address.as_ref().map(address_json)),
-            note: Set(order.details().note.as_ref().map(|n| n.as_str().to_owned())),
-            carrier: Set(order.shipment().map(|s| s.carrier().to_owned())),
-            tracking_number: Set(order.shipment().map(|s| s.tracking_number().to_owned())),
-            reemits: Set(0),
-        };
-        orders::Entity::insert(row)
-            .exec_without_returning(&self.tx)
-            .await
-            .map_err(|e| match e.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Duplicate,
-                _ => store_err(e, "failed to insert the order"),
-            })?;
-        let items =
-            order
-                .items()
-                .iter()
-                .enumerate()
-                .map(|(position, item)| order_items::ActiveModel {
-                    order_id: Set(order.id().as_uuid()),
-                    product_id: Set(item.product_id().as_uuid()),
-                    position: Set(position as i32),
-                    product_name: Set(item.product_name().to_owned()),
-                    unit_price_minor: Set(item.unit_price().minor()),
-                    quantity: Set(item.quantity().get() as i32),
-                    line_total_minor: Set(item.line_total().minor()),
-                });
-        order_items::Entity::insert_many(items)
-            .exec_without_returning(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to insert the order items"))?;
-        Ok(())
+        placements::insert_orders(&self.tx, &[order]).await
     }
 
     async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
         reads::find_order(&self.tx, id, true).await
+    }
+
+    async fn load_all_for_update(&mut self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        reads::find_orders_for_update(&self.tx, ids).await
     }
 
     async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError> {
@@ -163,6 +142,7 @@ impl OrderTx for SqlTx {
     }
 
     async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.flush().await?;
         read_history(&self.tx, order_id).await
     }
 
@@ -172,6 +152,7 @@ impl OrderTx for SqlTx {
         message: &OutboxMessage,
     ) -> Result<(), StoreError> {
         use super::entities::outbox;
+        self.flush().await?;
         orders::Entity::update_many()
             .col_expr(
                 orders::Column::Reemits,
@@ -198,24 +179,13 @@ impl OrderTx for SqlTx {
     }
 
     async fn append_history(&mut self, entry: &HistoryEntry) -> Result<(), StoreError> {
-        let row = order_status_history::ActiveModel {
-            order_id: Set(entry.order_id.as_uuid()),
-            seq: Set(entry.seq as i32),
-            from_status: Set(entry.from.map(|s| s.as_str().to_owned())),
-            to_status: Set(entry.to.as_str().to_owned()),
-            reason: Set(entry.reason.clone()),
-            cause: Set(entry.cause.clone()),
-            at: Set(to_naive(entry.at)),
-        };
-        order_status_history::Entity::insert(row)
-            .exec_without_returning(&self.tx)
-            .await
-            .map_err(|e| store_err(e, "failed to append to the order history"))?;
+        SqlTx::append_history(self, placements::history_row(entry));
         Ok(())
     }
 
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        SqlTx::enqueue(self, message).await
+        SqlTx::enqueue(self, message);
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
@@ -229,6 +199,10 @@ impl OrderStore for SqlOrderStore {
         Ok(Box::new(
             SqlTx::begin(&self.db, &self.signal, &self.clock).await?,
         ))
+    }
+
+    async fn insert_new(&self, order: NewOrder) -> Result<(), StoreError> {
+        self.placements.insert(order).await
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {

@@ -1,7 +1,7 @@
 //! The driven ports of the inventory use cases: product, stock and reservation storage (with
 //! its transaction), and the read models it returns.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +23,13 @@ pub trait InventoryTx: Send {
         consumer: &str,
         message_id: MessageId,
     ) -> Result<bool, StoreError>;
+    /// [`InventoryTx::record_inbox`] for several messages at once: `true` for each message
+    /// recorded now, `false` for one recorded before (or repeated earlier in `message_ids`).
+    async fn record_inbox_all(
+        &mut self,
+        consumer: &str,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<bool>, StoreError>;
     /// Inserts a new product.
     async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError>;
     /// Locks the products among `ids` that exist, in ascending id order (so concurrent
@@ -32,19 +39,15 @@ pub trait InventoryTx: Send {
         &mut self,
         ids: &[ProductId],
     ) -> Result<HashMap<ProductId, Stock>, StoreError>;
-    /// Takes `quantity` units, only if at least that many are on hand (a conditional update;
-    /// the database also refuses a negative stock). Returns whether the units were taken.
-    async fn decrement_stock(
+    /// Takes `units` units, only if at least that many are on hand (a conditional update;
+    /// the database also refuses a negative stock), bumping the version. Returns whether the
+    /// units were taken.
+    async fn decrement_stock(&mut self, id: ProductId, units: u32) -> Result<bool, StoreError>;
+    /// Records units reserved for orders, one row per order and product (unique per order
+    /// and product: a repeat fails the call and inserts none of them).
+    async fn insert_reservations(
         &mut self,
-        id: ProductId,
-        quantity: Quantity,
-    ) -> Result<bool, StoreError>;
-    /// Records units reserved for an order (unique per order and product).
-    async fn insert_reservation(
-        &mut self,
-        order_id: OrderId,
-        product_id: ProductId,
-        quantity: Quantity,
+        reservations: &[(OrderId, ReservationLine)],
     ) -> Result<(), StoreError>;
     /// Reads a product and locks its row until the transaction ends (`None` when unknown).
     async fn lock_product(&mut self, id: ProductId) -> Result<Option<Product>, StoreError>;
@@ -93,10 +96,10 @@ pub trait InventoryTx: Send {
         order_id: OrderId,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Whether an order has a tombstone. Locks the answer until the transaction ends: a
-    /// concurrent [`InventoryTx::insert_tombstone`] for this order waits (or one of the two
-    /// fails as `Unavailable`, to be retried).
-    async fn is_tombstoned(&mut self, order_id: OrderId) -> Result<bool, StoreError>;
+    /// Which of `order_ids` have a tombstone. Locks the answer until the transaction ends: a
+    /// concurrent [`InventoryTx::insert_tombstone`] for one of these orders waits (or one of
+    /// the two fails as `Unavailable`, to be retried).
+    async fn tombstoned(&mut self, order_ids: &[OrderId]) -> Result<HashSet<OrderId>, StoreError>;
     /// Adds a message to the outbox.
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError>;
     /// Commits, then wakes the outbox relay.

@@ -2,7 +2,7 @@
 //! release it when the order is cancelled, consume it when the order ships. Each applies
 //! exactly once per message (inbox) and evicts what it changed from the cache after commit.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use tracing::{info, warn};
 
@@ -103,28 +103,39 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         }
     }
 
-    /// One transaction for every request: an inbox row each, then the rows of every product
-    /// involved locked at once in ascending id order (so that concurrent batches never wait on
-    /// each other in a cycle), then each order planned against the levels the earlier ones
-    /// left. Returns the products whose stock changed.
+    /// One transaction for every request: their inbox rows, their tombstones, then the rows
+    /// of every product involved locked at once in ascending id order (so that concurrent
+    /// batches never wait on each other in a cycle), then each order planned against the
+    /// levels the earlier ones left. While the products are locked, each product's stock
+    /// changes once for the whole batch and the reservations and answers are written a table
+    /// at a time, so that a hot product is held for a few statements whatever the batch size.
+    /// Returns the products whose stock changed.
     async fn try_reserve(
         &self,
         requests: &[ReservationRequest],
     ) -> Result<Vec<ProductId>, StoreError> {
         let mut tx = self.store.begin().await?;
-        let mut live = Vec::with_capacity(requests.len());
-        for request in requests {
-            let order_id = request.order_id;
-            if !tx.record_inbox(CONSUMER, request.message_id).await? {
-                info!(%order_id, "message already applied; skipping");
-            } else if tx.is_tombstoned(order_id).await? {
-                // Cancelled before it reached the inventory: the order side knows, nothing to
-                // say.
-                info!(%order_id, "order cancelled before its reservation; reserving nothing");
-            } else {
+        let message_ids: Vec<MessageId> = requests.iter().map(|r| r.message_id).collect();
+        let fresh = tx.record_inbox_all(CONSUMER, &message_ids).await?;
+        let mut live: Vec<&ReservationRequest> = Vec::with_capacity(requests.len());
+        for (request, fresh) in requests.iter().zip(fresh) {
+            if fresh {
                 live.push(request);
+            } else {
+                info!(order_id = %request.order_id, "message already applied; skipping");
             }
         }
+        let orders: Vec<OrderId> = live.iter().map(|r| r.order_id).collect();
+        let tombstoned = tx.tombstoned(&orders).await?;
+        live.retain(|request| {
+            let cancelled = tombstoned.contains(&request.order_id);
+            if cancelled {
+                // Cancelled before it reached the inventory: the order side knows, nothing to
+                // say.
+                info!(order_id = %request.order_id, "order cancelled before its reservation; reserving nothing");
+            }
+            !cancelled
+        });
         let mut ids: Vec<ProductId> = live
             .iter()
             .flat_map(|r| r.lines.iter().map(|l| l.product_id))
@@ -137,25 +148,19 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
             tx.lock_stock(&ids).await?
         };
         let now = self.clock.now();
-        let mut touched = BTreeSet::new();
+        let mut taken: BTreeMap<ProductId, u32> = BTreeMap::new();
+        let mut reserved = Vec::new();
+        let mut answers = Vec::with_capacity(live.len());
         for request in live {
             let order_id = request.order_id;
             match plan_reservation(&request.lines, &levels) {
                 Ok(after) => {
                     for line in &request.lines {
-                        if !tx.decrement_stock(line.product_id, line.quantity).await? {
-                            // The rows are locked, so this means the adapter broke its contract.
-                            return Err(StoreError::Unknown(anyhow::anyhow!(
-                                "stock of {} changed under a lock",
-                                line.product_id
-                            )));
-                        }
-                        tx.insert_reservation(order_id, line.product_id, line.quantity)
-                            .await?;
-                        touched.insert(line.product_id);
+                        *taken.entry(line.product_id).or_default() += line.quantity.get();
+                        reserved.push((order_id, *line));
                     }
                     levels.extend(after);
-                    tx.enqueue(&qty_confirmed(order_id, now)).await?;
+                    answers.push(qty_confirmed(order_id, now));
                     info!(%order_id, lines = request.lines.len(), "stock reserved");
                 }
                 Err(shortages) => {
@@ -164,14 +169,27 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
                     } else {
                         RejectionReason::InsufficientStock
                     };
-                    tx.enqueue(&qty_failed(order_id, reason, &shortages, now))
-                        .await?;
+                    answers.push(qty_failed(order_id, reason, &shortages, now));
                     info!(%order_id, %reason, shortages = shortages.len(), "reservation refused");
                 }
             }
         }
+        for (&product_id, &units) in &taken {
+            if !tx.decrement_stock(product_id, units).await? {
+                // The rows are locked, so this means the adapter broke its contract.
+                return Err(StoreError::Unknown(anyhow::anyhow!(
+                    "stock of {product_id} changed under a lock"
+                )));
+            }
+        }
+        if !reserved.is_empty() {
+            tx.insert_reservations(&reserved).await?;
+        }
+        for answer in &answers {
+            tx.enqueue(answer).await?;
+        }
         tx.commit().await?;
-        Ok(touched.into_iter().collect())
+        Ok(taken.into_keys().collect())
     }
 
     /// Releases an order's reservations once (`order.cancelled`), or leaves a tombstone when

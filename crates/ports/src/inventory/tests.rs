@@ -3,7 +3,7 @@
 //! write that loses a race, an adapter that breaks its contract). What the use cases achieve
 //! is tested on those adapters, in `tests/it`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,13 +137,14 @@ async fn a_failing_release_is_retried_and_not_committed() {
 async fn a_reservation_whose_stock_moved_under_its_lock_is_dead_lettered_and_not_committed() {
     let product = ProductId::new();
     let mut tx = MockInventoryTx::new();
-    tx.expect_record_inbox().returning(|_, _| Ok(true));
-    tx.expect_is_tombstoned().returning(|_| Ok(false));
+    tx.expect_record_inbox_all()
+        .returning(|_, ids| Ok(vec![true; ids.len()]));
+    tx.expect_tombstoned().returning(|_| Ok(HashSet::new()));
     tx.expect_lock_stock()
         .returning(move |_| Ok(HashMap::from([(product, Stock::new(5).unwrap())])));
     // The adapter said 5 units were locked, then refuses to take 2 of them.
     tx.expect_decrement_stock().returning(|_, _| Ok(false));
-    tx.expect_insert_reservation().never();
+    tx.expect_insert_reservations().never();
     tx.expect_enqueue().never();
     tx.expect_commit().never();
     let msg = inbound(&OrderCreatedV1 {
@@ -169,12 +170,13 @@ async fn a_reservation_whose_stock_moved_under_its_lock_is_dead_lettered_and_not
 async fn a_constraint_violation_dead_letters_the_message_at_once() {
     let product = ProductId::new();
     let mut tx = MockInventoryTx::new();
-    tx.expect_record_inbox().returning(|_, _| Ok(true));
-    tx.expect_is_tombstoned().returning(|_| Ok(false));
+    tx.expect_record_inbox_all()
+        .returning(|_, ids| Ok(vec![true; ids.len()]));
+    tx.expect_tombstoned().returning(|_| Ok(HashSet::new()));
     tx.expect_lock_stock()
         .returning(move |_| Ok(HashMap::from([(product, Stock::new(5).unwrap())])));
     tx.expect_decrement_stock().returning(|_, _| Ok(true));
-    tx.expect_insert_reservation().returning(|_, _, _| {
+    tx.expect_insert_reservations().returning(|_| {
         Err(StoreError::Unknown(anyhow::anyhow!(
             "Data too long for column 'status'"
         )))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use domain::{MessageId, Order, OrderEvent, OrderId, OrderLine, OrderStatus, RejectionReason};
 
-use super::ports::{HistoryEntry, OrderTx};
+use super::ports::{HistoryEntry, NewOrder, OrderTx};
 use crate::events::{
     OrderCancelledV1, OrderCreatedV1, OrderDeliveredV1, OrderShippedV1, OrderedItemV1,
     OutboxMessage,
@@ -146,6 +146,16 @@ fn cancelled(order_id: OrderId, reason: &str, at: DateTime<Utc>) -> OutboxMessag
         },
         at,
     )
+}
+
+/// A placed order with the history rows and messages of what it recorded, with `cause`.
+pub fn new_order(mut order: Order, cause: &str) -> NewOrder {
+    let events = order.take_events();
+    NewOrder {
+        history: events.iter().map(|e| history_entry(e, cause)).collect(),
+        messages: events.iter().filter_map(integration_message).collect(),
+        order,
+    }
 }
 
 /// Writes what `order` recorded since it was loaded or placed, in `tx`: a history row per

@@ -88,24 +88,28 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         }
     }
 
-    /// One transaction: an inbox row per answer, then each order locked in ascending id order
-    /// (so that concurrent batches never wait on each other in a cycle) and moved to its
-    /// target state.
+    /// One transaction: the answers' inbox rows, then their orders locked at once in
+    /// ascending id order (so that concurrent batches never wait on each other in a cycle) and
+    /// each moved to its target state.
     async fn try_apply(&self, answers: &[Answer]) -> Result<Applied, StoreError> {
         let mut tx = self.store.begin().await?;
+        let message_ids: Vec<MessageId> = answers.iter().map(|a| a.message_id).collect();
+        let recorded = tx.record_inbox_all(CONSUMER, &message_ids).await?;
         let mut fresh = Vec::with_capacity(answers.len());
-        for answer in answers {
-            if tx.record_inbox(CONSUMER, answer.message_id).await? {
+        for (answer, recorded) in answers.iter().zip(recorded) {
+            if recorded {
                 fresh.push(*answer);
             } else {
                 info!(message_id = %answer.message_id, "message already applied; skipping");
             }
         }
         fresh.sort_by_key(|a| a.order_id);
+        let ids: Vec<OrderId> = fresh.iter().map(|a| a.order_id).collect();
+        let mut orders = tx.load_all_for_update(&ids).await?.into_iter().peekable();
         let now = self.clock.now();
         for answer in fresh {
             let order_id = answer.order_id;
-            let Some(mut order) = tx.load_for_update(order_id).await? else {
+            let Some(mut order) = orders.next_if(|o| o.id() == order_id) else {
                 return Ok(Applied::Refused(HandleOutcome::DeadLetter(format!(
                     "order {order_id} does not exist"
                 ))));

@@ -52,10 +52,20 @@ pub trait OrderTx: Send {
         consumer: &str,
         message_id: MessageId,
     ) -> Result<bool, StoreError>;
+    /// [`OrderTx::record_inbox`] for several messages at once: `true` for each message
+    /// recorded now, `false` for one recorded before (or repeated earlier in `message_ids`).
+    async fn record_inbox_all(
+        &mut self,
+        consumer: &str,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<bool>, StoreError>;
     /// Inserts a new order with its items; [`StoreError::Duplicate`] when its id exists.
     async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError>;
     /// Reads an order and locks it until the transaction ends.
     async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Reads the orders among `ids` that exist, locked until the transaction ends, in
+    /// ascending id order (the order their locks are taken in).
+    async fn load_all_for_update(&mut self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError>;
     /// Writes the order's mutable state (status, rejection reason, details, shipment,
     /// version, timestamp), only if the stored version is still `expected_version`. Returns
     /// whether it was written.
@@ -77,12 +87,27 @@ pub trait OrderTx: Send {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
+/// A new order as it is stored: the order, its history rows and its messages.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    /// The order (its items included).
+    pub order: Order,
+    /// Its first history rows.
+    pub history: Vec<HistoryEntry>,
+    /// The messages its placement publishes (through the outbox).
+    pub messages: Vec<OutboxMessage>,
+}
+
 /// Order persistence.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OrderStore: Send + Sync + 'static {
     /// Starts a transaction.
     async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError>;
+    /// Stores a new order with its history rows and messages, all or nothing, and wakes the
+    /// outbox relay; [`StoreError::Duplicate`] when its id exists. Concurrent calls may share
+    /// one transaction (each still all or nothing: one call's failure fails no other).
+    async fn insert_new(&self, order: NewOrder) -> Result<(), StoreError>;
     /// Reads one order.
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
     /// Lists orders newest first, by keyset.

@@ -7,7 +7,7 @@ use tracing::info;
 
 use domain::{Currency, NewOrderItem, Order, OrderId, ProductId, validate_lines};
 
-use super::events::record;
+use super::events::{new_order, record};
 use super::ports::{
     CatalogError, CatalogProduct, HistoryEntry, OrderFilter, OrderStore, ProductCatalog,
 };
@@ -89,7 +89,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                 quantity: line.quantity,
             });
         }
-        let mut order = Order::place(
+        let order = Order::place(
             request.order_id.unwrap_or_else(OrderId::new),
             request.customer_id,
             items,
@@ -97,10 +97,10 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             self.clock.now(),
         )?
         .with_details(request.details);
-        let mut tx = self.store.begin().await?;
-        match tx.insert_order(&order).await {
+        let placed = new_order(order, &request.cause.to_string());
+        let order = placed.order.clone();
+        match self.store.insert_new(placed).await {
             Err(StoreError::Duplicate) if request.order_id.is_some() => {
-                drop(tx);
                 if let Some(existing) = self.store.find(order.id()).await? {
                     return Ok(existing);
                 }
@@ -108,8 +108,6 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             }
             other => other?,
         }
-        record(tx.as_mut(), &mut order, &request.cause.to_string()).await?;
-        tx.commit().await?;
         info!(order_id = %order.id(), total = %order.total(), "order placed");
         Ok(order)
     }

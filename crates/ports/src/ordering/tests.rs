@@ -74,9 +74,10 @@ async fn a_constraint_violation_dead_letters_the_answer_at_once() {
     let order = pending_order();
     let id = order.id();
     let mut tx = MockOrderTx::new();
-    tx.expect_record_inbox().returning(|_, _| Ok(true));
-    tx.expect_load_for_update()
-        .return_once(move |_| Ok(Some(order)));
+    tx.expect_record_inbox_all()
+        .returning(|_, ids| Ok(vec![true; ids.len()]));
+    tx.expect_load_all_for_update()
+        .return_once(move |_| Ok(vec![order]));
     tx.expect_update().returning(|_, _| {
         Err(StoreError::Unknown(anyhow::anyhow!(
             "Data too long for column 'status'"
@@ -97,9 +98,10 @@ async fn an_answer_that_loses_a_race_for_the_order_is_retried_and_not_committed(
     let order = pending_order();
     let id = order.id();
     let mut tx = MockOrderTx::new();
-    tx.expect_record_inbox().returning(|_, _| Ok(true));
-    tx.expect_load_for_update()
-        .return_once(move |_| Ok(Some(order)));
+    tx.expect_record_inbox_all()
+        .returning(|_, ids| Ok(vec![true; ids.len()]));
+    tx.expect_load_all_for_update()
+        .return_once(move |_| Ok(vec![order]));
     tx.expect_update().returning(|_, _| Ok(false));
     tx.expect_append_history().never();
     // Uncommitted, the inbox entry goes too: the redelivery applies the answer.
@@ -152,12 +154,10 @@ async fn a_placement_racing_its_own_retry_answers_the_order_the_other_placed() {
         .times(1)
         .in_sequence(&mut lookups)
         .return_once(move |_| Ok(Some(answer)));
-    let mut tx = MockOrderTx::new();
-    tx.expect_insert_order()
+    store
+        .expect_insert_new()
+        .times(1)
         .returning(|_| Err(StoreError::Duplicate));
-    tx.expect_append_history().never();
-    tx.expect_commit().never();
-    store.expect_begin().return_once(move || Ok(Box::new(tx)));
     let mut catalog = MockProductCatalog::new();
     catalog.expect_find_many().returning(move |_| {
         Ok(vec![CatalogProduct {

@@ -1,7 +1,7 @@
 //! Adapters with one rule broken on purpose, wrapping a working one. Each must make its suite
 //! panic: the tests of the suites themselves.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +11,9 @@ use super::bus::{BusFixture, RunningConsumer};
 use super::cache::CacheFixture;
 use chrono::{DateTime, Utc};
 use domain::product::StockDelta;
-use domain::{MessageId, Order, OrderId, Product, ProductId, Quantity, ReservationLine, Stock};
+use domain::{MessageId, Order, OrderId, Product, ProductId, ReservationLine, Stock};
 use ports::inventory::{InventoryTx, ProductStore, Reservation, StockAdjustment};
-use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
+use ports::ordering::{HistoryEntry, NewOrder, OrderFilter, OrderStore, OrderTx};
 use ports::{
     Cache, EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, Page,
     PageRequest, StoreError,
@@ -35,6 +35,10 @@ struct ForgetfulInboxTx(Box<dyn OrderTx>);
 impl OrderStore for ForgetfulInbox {
     async fn begin(&self) -> Result<Box<dyn OrderTx>, StoreError> {
         Ok(Box::new(ForgetfulInboxTx(self.0.begin().await?)))
+    }
+
+    async fn insert_new(&self, order: NewOrder) -> Result<(), StoreError> {
+        self.0.insert_new(order).await
     }
 
     async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
@@ -73,12 +77,25 @@ impl OrderTx for ForgetfulInboxTx {
         Ok(true)
     }
 
+    async fn record_inbox_all(
+        &mut self,
+        consumer: &str,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.0.record_inbox_all(consumer, message_ids).await?;
+        Ok(vec![true; message_ids.len()])
+    }
+
     async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError> {
         self.0.insert_order(order).await
     }
 
     async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
         self.0.load_for_update(id).await
+    }
+
+    async fn load_all_for_update(&mut self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
+        self.0.load_all_for_update(ids).await
     }
 
     async fn update(&mut self, order: &Order, expected_version: u32) -> Result<bool, StoreError> {
@@ -197,6 +214,14 @@ impl InventoryTx for FaultyInventoryTx {
         self.inner.record_inbox(consumer, message_id).await
     }
 
+    async fn record_inbox_all(
+        &mut self,
+        consumer: &str,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.inner.record_inbox_all(consumer, message_ids).await
+    }
+
     async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError> {
         self.inner.insert_product(product).await
     }
@@ -208,24 +233,16 @@ impl InventoryTx for FaultyInventoryTx {
         self.inner.lock_stock(ids).await
     }
 
-    async fn decrement_stock(
-        &mut self,
-        id: ProductId,
-        quantity: Quantity,
-    ) -> Result<bool, StoreError> {
-        let taken = self.inner.decrement_stock(id, quantity).await?;
+    async fn decrement_stock(&mut self, id: ProductId, units: u32) -> Result<bool, StoreError> {
+        let taken = self.inner.decrement_stock(id, units).await?;
         Ok(taken || self.fault == InventoryFault::Overdraw)
     }
 
-    async fn insert_reservation(
+    async fn insert_reservations(
         &mut self,
-        order_id: OrderId,
-        product_id: ProductId,
-        quantity: Quantity,
+        reservations: &[(OrderId, ReservationLine)],
     ) -> Result<(), StoreError> {
-        self.inner
-            .insert_reservation(order_id, product_id, quantity)
-            .await
+        self.inner.insert_reservations(reservations).await
     }
 
     async fn lock_product(&mut self, id: ProductId) -> Result<Option<Product>, StoreError> {
@@ -280,8 +297,8 @@ impl InventoryTx for FaultyInventoryTx {
         self.inner.insert_tombstone(order_id, at).await
     }
 
-    async fn is_tombstoned(&mut self, order_id: OrderId) -> Result<bool, StoreError> {
-        self.inner.is_tombstoned(order_id).await
+    async fn tombstoned(&mut self, order_ids: &[OrderId]) -> Result<HashSet<OrderId>, StoreError> {
+        self.inner.tombstoned(order_ids).await
     }
 
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {

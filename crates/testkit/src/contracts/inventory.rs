@@ -20,7 +20,9 @@ mod reservations;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use domain::{Currency, Money, OrderId, Product, ProductId, ProductName, Quantity, Stock};
+use domain::{
+    Currency, Money, OrderId, Product, ProductId, ProductName, Quantity, ReservationLine, Stock,
+};
 use ports::inventory::{InventoryTx, ProductStore};
 
 use adjustments::{
@@ -96,6 +98,14 @@ fn product(name: &str, stock: i64) -> Product {
     .expect("a valid product")
 }
 
+/// `n` units of product `id`, as one line of a reservation.
+fn line(id: ProductId, n: i64) -> ReservationLine {
+    ReservationLine {
+        product_id: id,
+        quantity: qty(n),
+    }
+}
+
 fn qty(n: i64) -> Quantity {
     Quantity::new(n).expect("a valid quantity")
 }
@@ -146,13 +156,15 @@ async fn stock_of(store: &dyn ProductStore, id: ProductId) -> u32 {
 }
 
 async fn decrement(tx: &mut Box<dyn InventoryTx>, id: ProductId, n: i64) -> bool {
-    tx.decrement_stock(id, qty(n))
+    tx.decrement_stock(id, qty(n).get())
         .await
         .expect("inventory store: decrement_stock must succeed (taken or not)")
 }
 
 async fn reserve(tx: &mut Box<dyn InventoryTx>, order: OrderId, product: ProductId) -> bool {
-    tx.insert_reservation(order, product, qty(1)).await.is_ok()
+    tx.insert_reservations(&[(order, line(product, 1))])
+        .await
+        .is_ok()
 }
 
 /// Reserves `lines` for `order` as the product service does (decrement, then reservation).
@@ -164,9 +176,9 @@ async fn reserve_lines(store: &dyn ProductStore, order: OrderId, lines: &[(Produ
             "inventory store: decrement_stock must take the units and return true when enough \
              are on hand"
         );
-        tx.insert_reservation(order, *id, qty(*n))
+        tx.insert_reservations(&[(order, line(*id, *n))])
             .await
-            .expect("inventory store: insert_reservation must succeed");
+            .expect("inventory store: insert_reservations must succeed");
     }
     commit(tx).await;
 }

@@ -4,9 +4,9 @@
 //! exact expected set (which also proves that orders of dropped transactions never show up).
 //!
 //! Layout: the rules by group, called in this order: `crud` (insert, find, dropped
-//! transactions), `updates` (versioned updates), `inbox`, `history`, `recovery` (stuck orders
-//! and their re-emission) and `listing` (pages and filters). The fixture, the ledger and the
-//! functions the groups share stay here.
+//! transactions, concurrent placements), `updates` (versioned updates), `inbox`, `history`,
+//! `recovery` (stuck orders and their re-emission) and `listing` (pages and filters). The
+//! fixture, the ledger and the functions the groups share stay here.
 
 mod crud;
 mod history;
@@ -24,11 +24,11 @@ use domain::{Currency, CustomerId, Money, NewOrderItem, Order, OrderId, ProductI
 use ports::ordering::{HistoryEntry, OrderFilter, OrderStore, OrderTx};
 
 use crud::{
-    dropped_transaction_leaves_nothing, insert_then_find_round_trips, starts_empty,
-    unknown_order_is_none,
+    concurrent_placements_get_their_own_answers, dropped_transaction_leaves_nothing,
+    insert_then_find_round_trips, starts_empty, unknown_order_is_none,
 };
 use history::history_reads_back_as_appended;
-use inbox::inbox_records_each_message_once_per_consumer;
+use inbox::{inbox_records_a_batch_once_per_message, inbox_records_each_message_once_per_consumer};
 use listing::{
     list_filters_return_exactly_the_matching_orders, list_pages_newest_first_exactly_once,
 };
@@ -56,8 +56,10 @@ pub async fn order_store_contract<F: OrderStoreFixture + ?Sized>(fixture: &F) {
     insert_then_find_round_trips(store.as_ref(), &mut ledger).await;
     unknown_order_is_none(store.as_ref()).await;
     dropped_transaction_leaves_nothing(store.as_ref()).await;
+    concurrent_placements_get_their_own_answers(fixture, Arc::clone(&store), &mut ledger).await;
     update_is_conditional_on_the_version(store.as_ref(), &mut ledger).await;
     inbox_records_each_message_once_per_consumer(store.as_ref()).await;
+    inbox_records_a_batch_once_per_message(store.as_ref()).await;
     history_reads_back_as_appended(fixture, store.as_ref(), &mut ledger).await;
     stuck_orders_are_found_and_counted(store.as_ref(), &mut ledger).await;
     list_pages_newest_first_exactly_once(store.as_ref(), &mut ledger).await;

@@ -130,6 +130,41 @@ pub(super) async fn find_order<C: ConnectionTrait>(
     Ok(group(&rows)?.pop())
 }
 
+/// Reads the orders among `ids` with their items, locked until the transaction ends, in
+/// ascending id order; one round trip. InnoDB walks the primary key through the `IN` list in
+/// ascending order, so the locks are taken in that order too.
+pub(super) async fn find_orders_for_update<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[OrderId],
+) -> Result<Vec<Order>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = conn.get_database_backend();
+    let mut sql = String::with_capacity(400 + 3 * ids.len());
+    sql.push_str(concat!(
+        "SELECT ",
+        order_and_item_columns!(),
+        " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id IN ("
+    ));
+    for i in 0..ids.len() {
+        sql.push_str(if i == 0 { "?" } else { ", ?" });
+    }
+    sql.push(')');
+    if backend != DbBackend::Sqlite {
+        sql.push_str(" FOR UPDATE");
+    }
+    let values = ids.iter().map(|id| Value::from(id.as_uuid()));
+    let stmt = Statement::from_sql_and_values(backend, sql, values);
+    let rows = conn
+        .query_all_raw(stmt)
+        .await
+        .map_err(|e| store_err(e, "failed to read the orders"))?;
+    let mut orders = group(&rows)?;
+    orders.reverse();
+    Ok(orders)
+}
+
 /// A page of orders newest first, with their items, in one round trip.
 ///
 /// The inner query picks the page's ids by keyset (`id < after`, descending, `limit + 1` to

@@ -1,7 +1,7 @@
 //! The inventory's transaction on SQL: conditional stock updates, reservations in ascending
 //! product order, adjustments, releases and tombstones.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use super::{restore, restore_reservation};
 use crate::sql::entities::{order_tombstones, products, stock_adjustments, stock_reservations};
 use crate::sql::{SqlTx, corrupt, store_err, to_naive};
 use domain::product::StockDelta;
-use domain::{MAX_STOCK, MessageId, OrderId, Product, ProductId, Quantity, ReservationLine, Stock};
+use domain::{MAX_STOCK, MessageId, OrderId, Product, ProductId, ReservationLine, Stock};
 use ports::inventory::{InventoryTx, Reservation, ReservationStatus, StockAdjustment};
 use ports::{OutboxMessage, StoreError};
 
@@ -27,6 +27,14 @@ impl InventoryTx for SqlTx {
         message_id: MessageId,
     ) -> Result<bool, StoreError> {
         SqlTx::record_inbox(self, consumer, message_id).await
+    }
+
+    async fn record_inbox_all(
+        &mut self,
+        consumer: &str,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<bool>, StoreError> {
+        SqlTx::record_inbox_all(self, consumer, message_ids).await
     }
 
     async fn insert_product(&mut self, product: &Product) -> Result<(), StoreError> {
@@ -75,12 +83,8 @@ impl InventoryTx for SqlTx {
             .collect()
     }
 
-    async fn decrement_stock(
-        &mut self,
-        id: ProductId,
-        quantity: Quantity,
-    ) -> Result<bool, StoreError> {
-        let q = i64::from(quantity.get());
+    async fn decrement_stock(&mut self, id: ProductId, units: u32) -> Result<bool, StoreError> {
+        let q = i64::from(units);
         let result = products::Entity::update_many()
             .col_expr(
                 products::Column::Stock,
@@ -102,23 +106,27 @@ impl InventoryTx for SqlTx {
         Ok(result.rows_affected == 1)
     }
 
-    async fn insert_reservation(
+    async fn insert_reservations(
         &mut self,
-        order_id: OrderId,
-        product_id: ProductId,
-        quantity: Quantity,
+        reservations: &[(OrderId, ReservationLine)],
     ) -> Result<(), StoreError> {
-        let row = stock_reservations::ActiveModel {
-            order_id: Set(order_id.as_uuid()),
-            product_id: Set(product_id.as_uuid()),
-            quantity: Set(quantity.get() as i32),
-            status: Set("active".to_owned()),
-            created_at: Set(to_naive(self.clock.now())),
-        };
-        stock_reservations::Entity::insert(row)
+        if reservations.is_empty() {
+            return Ok(());
+        }
+        let at = to_naive(self.clock.now());
+        let rows = reservations
+            .iter()
+            .map(|(order_id, line)| stock_reservations::ActiveModel {
+                order_id: Set(order_id.as_uuid()),
+                product_id: Set(line.product_id.as_uuid()),
+                quantity: Set(line.quantity.get() as i32),
+                status: Set("active".to_owned()),
+                created_at: Set(at),
+            });
+        stock_reservations::Entity::insert_many(rows)
             .exec_without_returning(&self.tx)
             .await
-            .map_err(|e| store_err(e, "failed to record the reservation"))?;
+            .map_err(|e| store_err(e, "failed to record the reservations"))?;
         Ok(())
     }
 
@@ -330,24 +338,29 @@ impl InventoryTx for SqlTx {
         }
     }
 
-    async fn is_tombstoned(&mut self, order_id: OrderId) -> Result<bool, StoreError> {
-        // Locking, so that InnoDB also locks the gap of a missing key: a concurrent tombstone
-        // insert for this order waits until this transaction ends.
-        let found: Option<Uuid> = order_tombstones::Entity::find_by_id(order_id.as_uuid())
+    async fn tombstoned(&mut self, order_ids: &[OrderId]) -> Result<HashSet<OrderId>, StoreError> {
+        if order_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // Locking, so that InnoDB also locks the gap of each missing key: a concurrent
+        // tombstone insert for one of these orders waits until this transaction ends.
+        let ids: Vec<Uuid> = order_ids.iter().map(|id| id.as_uuid()).collect();
+        let found: Vec<Uuid> = order_tombstones::Entity::find()
             .select_only()
             .column(order_tombstones::Column::OrderId)
+            .filter(order_tombstones::Column::OrderId.is_in(ids))
             .lock_exclusive()
             .into_tuple()
-            .one(&self.tx)
+            .all(&self.tx)
             .await
-            .map_err(|e| store_err(e, "failed to read the tombstone"))?;
-        Ok(found.is_some())
+            .map_err(|e| store_err(e, "failed to read the tombstones"))?;
+        Ok(found.into_iter().map(OrderId::from_uuid).collect())
     }
 
     async fn enqueue(&mut self, message: &OutboxMessage) -> Result<(), StoreError> {
-        SqlTx::enqueue(self, message).await
+        SqlTx::enqueue(self, message);
+        Ok(())
     }
-
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         SqlTx::commit(*self).await
     }

@@ -13,7 +13,7 @@ use ports::StoreError;
 use ports::inventory::ProductStore;
 
 use super::{
-    CONCURRENT_TASKS, CONTESTED_STOCK, begin, insert_all, product, qty, reserve, reserve_lines,
+    CONCURRENT_TASKS, CONTESTED_STOCK, begin, insert_all, line, product, reserve, reserve_lines,
     stock_of,
 };
 
@@ -122,14 +122,14 @@ pub(super) async fn a_tombstone_and_a_reservation_of_one_order_exclude_each_othe
                     let store = store.clone();
                     async move {
                         let mut tx = store.begin().await?;
-                        if tx.is_tombstoned(order).await? {
+                        if tx.tombstoned(&[order]).await?.contains(&order) {
                             return Ok(false);
                         }
                         tx.lock_stock(&[id]).await?;
-                        if !tx.decrement_stock(id, qty(1)).await? {
+                        if !tx.decrement_stock(id, 1).await? {
                             return Ok(false);
                         }
-                        tx.insert_reservation(order, id, qty(1)).await?;
+                        tx.insert_reservations(&[(order, line(id, 1))]).await?;
                         tx.commit().await?;
                         Ok(true)
                     }
@@ -199,13 +199,13 @@ async fn try_reserve_one(
     if on_hand < 1 {
         return Ok(Attempt::OutOfStock);
     }
-    let taken = tx.decrement_stock(product, qty(1)).await?;
+    let taken = tx.decrement_stock(product, 1).await?;
     assert!(
         taken,
         "inventory store: lock_stock must lock: {on_hand} units were seen under the lock, yet \
          decrement_stock could not take 1"
     );
-    tx.insert_reservation(order, product, qty(1)).await?;
+    tx.insert_reservations(&[(order, line(product, 1))]).await?;
     tx.commit().await?;
     Ok(Attempt::Reserved)
 }

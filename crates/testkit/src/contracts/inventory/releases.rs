@@ -180,9 +180,10 @@ pub(super) async fn reservations_are_released_once_and_consumed_for_good(store: 
 
 pub(super) async fn tombstones_are_recorded_once(store: &dyn ProductStore) {
     async fn tombstoned(tx: &mut Box<dyn InventoryTx>, order: OrderId) -> bool {
-        tx.is_tombstoned(order)
+        tx.tombstoned(&[order])
             .await
-            .expect("inventory store: is_tombstoned must succeed")
+            .expect("inventory store: tombstoned must succeed")
+            .contains(&order)
     }
     async fn tombstone(tx: &mut Box<dyn InventoryTx>, order: OrderId) -> bool {
         tx.insert_tombstone(order, crate::now())
@@ -193,7 +194,7 @@ pub(super) async fn tombstones_are_recorded_once(store: &dyn ProductStore) {
     let mut tx = begin(store).await;
     assert!(
         !tombstoned(&mut tx, order).await,
-        "inventory store: is_tombstoned must be false for an order without a tombstone"
+        "inventory store: tombstoned must say false for an order without a tombstone"
     );
     assert!(
         tombstone(&mut tx, order).await,
@@ -207,7 +208,7 @@ pub(super) async fn tombstones_are_recorded_once(store: &dyn ProductStore) {
     let mut tx = begin(store).await;
     assert!(
         tombstoned(&mut tx, order).await,
-        "inventory store: is_tombstoned must be true for a committed tombstone"
+        "inventory store: tombstoned must say true for a committed tombstone"
     );
     assert!(
         !tombstone(&mut tx, order).await,
@@ -215,7 +216,15 @@ pub(super) async fn tombstones_are_recorded_once(store: &dyn ProductStore) {
     );
     assert!(
         !tombstoned(&mut tx, OrderId::new()).await,
-        "inventory store: is_tombstoned must be false for another order"
+        "inventory store: tombstoned must say false for another order"
+    );
+    let other = OrderId::new();
+    assert_eq!(
+        tx.tombstoned(&[other, order])
+            .await
+            .expect("inventory store: tombstoned must succeed"),
+        std::collections::HashSet::from([order]),
+        "inventory store: tombstoned must return exactly the orders among its ids that have one"
     );
     drop(tx);
     let forgotten = OrderId::new();

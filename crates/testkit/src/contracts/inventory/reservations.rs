@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use domain::{OrderId, Product, ProductId, Stock};
 use ports::inventory::ProductStore;
 
-use super::{begin, commit, decrement, insert_all, product, reserve, stock_of};
+use super::{begin, commit, decrement, insert_all, line, product, reserve, stock_of};
 
 pub(super) async fn lock_stock_returns_the_known_products(
     store: &dyn ProductStore,
@@ -118,5 +118,38 @@ pub(super) async fn a_reservation_is_unique_per_order_and_product(store: &dyn Pr
     assert!(
         reserve(&mut tx, OrderId::new(), a.id()).await,
         "inventory store: another order may reserve the same product"
+    );
+    drop(tx);
+
+    // Several at once: all or none.
+    let (first, second) = (OrderId::new(), OrderId::new());
+    let mut tx = begin(store).await;
+    assert!(
+        tx.insert_reservations(&[
+            (first, line(a.id(), 1)),
+            (second, line(a.id(), 2)),
+            (first, line(a.id(), 3)),
+        ])
+        .await
+        .is_err(),
+        "inventory store: insert_reservations with a repeated (order, product) must fail"
+    );
+    assert!(
+        reserve(&mut tx, second, a.id()).await,
+        "inventory store: a failed insert_reservations must insert none of its rows"
+    );
+    tx.insert_reservations(&[(first, line(a.id(), 1)), (first, line(b.id(), 2))])
+        .await
+        .expect("inventory store: insert_reservations of distinct (order, product) must succeed");
+    let held = tx
+        .reservations_of(first)
+        .await
+        .expect("inventory store: reservations_of must succeed");
+    assert_eq!(
+        held.iter()
+            .map(|r| (r.product_id, r.quantity.get()))
+            .collect::<BTreeMap<_, _>>(),
+        BTreeMap::from([(a.id(), 1), (b.id(), 2)]),
+        "inventory store: insert_reservations must record every row it was given"
     );
 }
