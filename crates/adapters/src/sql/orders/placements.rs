@@ -1,13 +1,15 @@
 //! New orders, and the group commit that writes concurrent placements together.
 //!
-//! Each placement queues its order; when no writer is running, the placement starts one (a
-//! task of its own, so that a cancelled request abandons no other). The writer takes what
-//! is queued (up to [`MAX_ORDERS`] orders and [`MAX_ITEMS`] items), writes it in one
-//! transaction (one multi-row `INSERT` per table) and answers each placement, until the queue
-//! is empty. Under load the queue fills while a transaction runs, so the next one carries
-//! more orders: a busy store commits once per group instead of once per order, and an idle
-//! one writes each order at once. Should a group fail, its orders are written again one by
-//! one, so that each placement gets its own answer (a duplicate id fails only its own).
+//! Each placement queues its order; when fewer than [`WRITERS`] writers are running, the
+//! placement starts one (a task of its own, so that a cancelled request abandons no other).
+//! A writer takes what is queued (up to [`MAX_ORDERS`] orders and [`MAX_ITEMS`] items),
+//! writes it in one transaction (one multi-row `INSERT` per table) and answers each
+//! placement, until the queue is empty. Under load the queue fills while transactions run, so
+//! the next ones carry more orders: a busy store commits once per group instead of once per
+//! order, and an idle one writes each order at once. Several writers keep the database's own
+//! group commit busy: with one, every placement would wait for each flush in turn. Should a
+//! group fail, its orders are written again one by one, so that each placement gets its own
+//! answer (a duplicate id fails only its own).
 //! A placement that waits in the queue longer than the pool's acquire timeout is withdrawn
 //! and refused, as it would have been refused a connection of its own.
 
@@ -24,6 +26,10 @@ use domain::Order;
 use ports::ordering::{HistoryEntry, NewOrder};
 use ports::{Clock, StoreError};
 
+/// Most writers at once, each with a group transaction of its own: enough for the database to
+/// flush one group's commit while the next ones are written (its own group commit), few
+/// enough to keep groups large under load.
+const WRITERS: usize = 4;
 /// Most orders in one group transaction.
 const MAX_ORDERS: usize = 64;
 /// Most order items in one group transaction (keeps each `INSERT` well under the databases'
@@ -108,7 +114,8 @@ struct Job {
 #[derive(Default)]
 struct Queue {
     jobs: Vec<Job>,
-    writing: bool,
+    /// Writers running.
+    writers: usize,
     next_ticket: u64,
 }
 
@@ -120,6 +127,9 @@ pub(super) struct Placements {
     /// How long a placement may wait in the queue before it is refused as `Unavailable` (the
     /// pool's acquire timeout: what a placement waited at most for a connection of its own).
     max_wait: Duration,
+    /// Where the writer runs: the runtime the store was made on (the service's own, not an
+    /// HTTP worker's), when there is one.
+    runtime: Option<tokio::runtime::Handle>,
     queue: Mutex<Queue>,
 }
 
@@ -133,6 +143,7 @@ impl Placements {
     pub(super) fn new(db: DatabaseConnection, signal: OutboxSignal, clock: Arc<dyn Clock>) -> Self {
         Self {
             max_wait: super::super::acquire_timeout(&db),
+            runtime: tokio::runtime::Handle::try_current().ok(),
             db,
             signal,
             clock,
@@ -161,10 +172,18 @@ impl Placements {
                 order,
                 answer,
             });
-            (ticket, !std::mem::replace(&mut queue.writing, true))
+            let start = queue.writers < WRITERS;
+            if start {
+                queue.writers += 1;
+            }
+            (ticket, start)
         };
         if start {
-            tokio::spawn(Arc::clone(self).write_all());
+            let writer = Arc::clone(self).write_all();
+            match &self.runtime {
+                Some(runtime) => drop(runtime.spawn(writer)),
+                None => drop(tokio::spawn(writer)),
+            }
         }
         let stopped = |_| {
             Err(StoreError::Unavailable(anyhow::anyhow!(
@@ -199,7 +218,7 @@ impl Placements {
             let group = {
                 let mut queue = self.queue();
                 if queue.jobs.is_empty() {
-                    queue.writing = false;
+                    queue.writers -= 1;
                     break;
                 }
                 take_group(&mut queue.jobs)
@@ -271,7 +290,9 @@ struct Writing<'a>(&'a Placements);
 impl Drop for Writing<'_> {
     fn drop(&mut self) {
         let mut queue = self.0.queue();
-        queue.jobs.clear();
-        queue.writing = false;
+        queue.writers -= 1;
+        if queue.writers == 0 {
+            queue.jobs.clear();
+        }
     }
 }
