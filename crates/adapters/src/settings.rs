@@ -122,6 +122,8 @@ impl AmqpSettings {
 pub struct OutboxSettings {
     /// Rows published per relay pass.
     pub batch_size: u32,
+    /// Relay passes running at once.
+    pub relay_concurrency: usize,
     /// Fallback polling interval, in milliseconds.
     pub poll_interval_ms: u64,
     /// Hours published rows are kept before being purged.
@@ -133,6 +135,7 @@ impl OutboxSettings {
     pub fn relay_options(&self) -> ports::relay::RelayOptions {
         ports::relay::RelayOptions {
             batch_size: self.batch_size,
+            concurrency: self.relay_concurrency.max(1),
             poll_interval: Duration::from_millis(self.poll_interval_ms),
             retention: chrono::Duration::hours(self.retention_hours),
             ..ports::relay::RelayOptions::default()

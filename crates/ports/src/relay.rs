@@ -1,7 +1,13 @@
-//! The outbox relay: publishes committed outbox rows in id order and marks each one published
-//! only after the broker confirmed it. Woken by an [`OutboxSignal`] right after commits; polls
-//! as a fallback for rows left by a crash or written by another replica. Stops between batches
-//! when shut down. Published rows are purged after their retention.
+//! The outbox relay: publishes committed outbox rows (each pass in id order) and marks each one
+//! published only after the broker confirmed it. Woken by an [`OutboxSignal`] right after
+//! commits; polls as a fallback for rows left by a crash or written by another replica. Several
+//! passes run at once, each claiming rows the others do not hold, so that rows committed while
+//! a pass waits for the broker's confirms go out at once instead of after it. Stops between
+//! batches when shut down. Published rows are purged after their retention.
+//!
+//! Messages of different passes (as of different replicas) may reach the broker out of commit
+//! order; every consumer already copes with that (the inventory's cancel tombstones, the
+//! inbox, versioned order updates).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +48,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct RelayOptions {
     /// Rows claimed per pass.
     pub batch_size: u32,
+    /// Passes running at once.
+    pub concurrency: usize,
     /// Fallback poll when no signal arrives.
     pub poll_interval: Duration,
     /// Longest pause after failures (the pause doubles from 100 ms up to this).
@@ -54,6 +62,7 @@ impl Default for RelayOptions {
     fn default() -> Self {
         Self {
             batch_size: 100,
+            concurrency: 4,
             poll_interval: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
             retention: chrono::Duration::days(7),
@@ -118,7 +127,8 @@ pub async fn publish_once(
     }
 }
 
-/// Runs the relay until `shutdown` is cancelled.
+/// Runs the relay until `shutdown` is cancelled: `options.concurrency` passes at once, the
+/// first of which also purges.
 pub async fn run_relay(
     store: Arc<dyn OutboxStore>,
     publisher: Arc<dyn EventPublisher>,
@@ -126,7 +136,30 @@ pub async fn run_relay(
     options: RelayOptions,
     shutdown: CancellationToken,
 ) {
-    info!("outbox relay started");
+    info!(concurrency = options.concurrency, "outbox relay started");
+    let workers = (0..options.concurrency.max(1)).map(|worker| {
+        relay_worker(
+            worker == 0,
+            store.as_ref(),
+            publisher.as_ref(),
+            &signal,
+            &options,
+            &shutdown,
+        )
+    });
+    futures_util::future::join_all(workers).await;
+    info!("outbox relay stopped");
+}
+
+/// One relay loop; `purges` for the one that also purges published rows.
+async fn relay_worker(
+    purges: bool,
+    store: &dyn OutboxStore,
+    publisher: &dyn EventPublisher,
+    signal: &OutboxSignal,
+    options: &RelayOptions,
+    shutdown: &CancellationToken,
+) {
     let initial_backoff = Duration::from_millis(100);
     let mut backoff = initial_backoff;
     let purge_every = Duration::from_secs(3600);
@@ -135,7 +168,7 @@ pub async fn run_relay(
         if shutdown.is_cancelled() {
             break;
         }
-        let pass = publish_once(store.as_ref(), publisher.as_ref(), options.batch_size);
+        let pass = publish_once(store, publisher, options.batch_size);
         tokio::pin!(pass);
         let result = tokio::select! {
             result = &mut pass => result,
@@ -170,7 +203,7 @@ pub async fn run_relay(
                 backoff = (backoff * 2).min(options.max_backoff);
             }
         }
-        if last_purge.elapsed() >= purge_every {
+        if purges && last_purge.elapsed() >= purge_every {
             last_purge = tokio::time::Instant::now();
             match store.purge_published(options.retention).await {
                 Ok(n) if n > 0 => info!(purged = n, "purged published outbox rows"),
@@ -181,5 +214,4 @@ pub async fn run_relay(
             }
         }
     }
-    info!("outbox relay stopped");
 }

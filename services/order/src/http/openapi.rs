@@ -33,3 +33,23 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    /// `openapi/order.json` is exactly what `make openapi` writes from this code, so that the
+    /// committed contract never drifts from the server.
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/order.json");
+        let committed = std::fs::read_to_string(path).expect("openapi/order.json is readable");
+        let current = super::ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the document renders");
+        assert!(
+            committed == format!("{current}\n"),
+            "openapi/order.json is stale: run make openapi and commit it"
+        );
+    }
+}

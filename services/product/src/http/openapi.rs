@@ -29,3 +29,23 @@ use utoipa::OpenApi;
     )
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    /// `openapi/product.json` is exactly what `make openapi` writes from this code, so that the
+    /// committed contract never drifts from the server.
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/product.json");
+        let committed = std::fs::read_to_string(path).expect("openapi/product.json is readable");
+        let current = super::ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the document renders");
+        assert!(
+            committed == format!("{current}\n"),
+            "openapi/product.json is stale: run make openapi and commit it"
+        );
+    }
+}
