@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make chaos: builds the services with fault points (cargo profile `chaos`, target/chaos/),
+# make chaos: builds the services with fault points (a debug build, moved to target/chaos/),
 # starts MariaDB, Redis and RabbitMQ of their own (fresh data, private ports, so that stopping
 # and pausing them never touches the test servers), runs the chaos harness against them and
 # stops them again. Arguments are scenario numbers (default: all eight).
@@ -18,12 +18,21 @@ export TEST_RABBIT_DIST_PORT="${CHAOS_RABBIT_DIST_PORT:-25683}"
 export TEST_RABBIT_EPMD_PORT="${CHAOS_RABBIT_EPMD_PORT:-14379}"
 export TEST_RABBIT_NODE="${CHAOS_RABBIT_NODE:-chaos@localhost}"
 export INFRA_SCRIPT="$root/deploy/local-infra/infra.sh"
-export CHAOS_BIN_DIR="$root/target/chaos"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+export CHAOS_BIN_DIR="$target_dir/chaos"
 export CHAOS_LOG_DIR="$root/target/chaos-logs"
 
-echo "chaos: building the services with fault points (profile chaos)" >&2
-cargo build --profile chaos -p chaos -p order-service -p product-service \
+# A debug build beside the ordinary one: the dependencies' artifacts are shared (only the
+# project's crates compile again with the feature), and the binaries are moved out of
+# target/debug/ at once, so that no ordinary path ever holds a binary with fault points (the
+# next cargo build puts the ordinary ones back).
+echo "chaos: building the services with fault points (debug build, moved to $CHAOS_BIN_DIR)" >&2
+cargo build -p chaos -p order-service -p product-service \
   --features order-service/fault-points,product-service/fault-points
+mkdir -p "$CHAOS_BIN_DIR"
+for bin in chaos order-service product-service; do
+  mv -f "$target_dir/debug/$bin" "$CHAOS_BIN_DIR/$bin"
+done
 
 # Fresh servers: every run starts from empty databases, queues and caches.
 "$INFRA_SCRIPT" clean >/dev/null 2>&1 || true
