@@ -46,12 +46,23 @@ pub struct HttpSettings {
     pub host: String,
     /// Port to listen on (0 picks a free one).
     pub port: u16,
-    /// Worker threads (default: one per core).
+    /// HTTP worker threads (default: [`HttpSettings::default_workers`]).
     pub workers: Option<usize>,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between readiness turning false and the server ceasing to accept.
     pub readiness_drain_ms: u64,
+}
+
+impl HttpSettings {
+    /// HTTP workers when none are configured: one per two cores (at least one). Each worker is
+    /// a thread with its own runtime, beside the service's runtime, which runs the consumers,
+    /// the relay and the group commit on every core; more workers only add thread switches.
+    /// On 2 cores, one worker served `GET /orders/{id}` about 15 % faster than two, and
+    /// `POST /orders` as fast or faster.
+    pub fn default_workers() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
 }
 
 /// `[database]`

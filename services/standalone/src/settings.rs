@@ -14,7 +14,7 @@ pub struct HttpSettings {
     pub order_port: u16,
     /// Port of the product API (0 picks a free one).
     pub product_port: u16,
-    /// Worker threads per API.
+    /// HTTP worker threads per API (default: one per two cores, as for the services).
     pub workers: Option<usize>,
     /// Seconds in-flight requests get to finish on shutdown.
     pub shutdown_timeout_secs: u64,

@@ -39,9 +39,10 @@ where
     })
     .disable_signals()
     .shutdown_timeout(http.shutdown_timeout_secs);
-    if let Some(workers) = http.workers {
-        server = server.workers(workers);
-    }
+    server = server.workers(
+        http.workers
+            .unwrap_or_else(crate::settings::HttpSettings::default_workers),
+    );
     Ok(server.listen(listener)?.run())
 }
 
