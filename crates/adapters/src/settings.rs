@@ -135,8 +135,11 @@ pub struct OutboxSettings {
     pub batch_size: u32,
     /// Relay passes running at once.
     pub relay_concurrency: usize,
-    /// Fallback polling interval, in milliseconds.
+    /// How often the relay looks for rows the hand-over did not deliver, in milliseconds.
     pub poll_interval_ms: u64,
+    /// How old a row must be before the relay claims it from the table, in milliseconds:
+    /// until then the process that committed it publishes it from memory.
+    pub claim_after_ms: u64,
     /// Hours published rows are kept before being purged.
     pub retention_hours: i64,
 }
@@ -148,6 +151,7 @@ impl OutboxSettings {
             batch_size: self.batch_size,
             concurrency: self.relay_concurrency.max(1),
             poll_interval: Duration::from_millis(self.poll_interval_ms),
+            claim_after: Duration::from_millis(self.claim_after_ms),
             retention: chrono::Duration::hours(self.retention_hours),
             ..ports::relay::RelayOptions::default()
         }

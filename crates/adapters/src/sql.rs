@@ -110,6 +110,9 @@ pub struct DbOptions {
     pub acquire_timeout: Duration,
 }
 
+/// How long a pooled server connection may sit idle before it is pinged on checkout.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// Whether `url` names an SQLite database (`sqlite://path` or `sqlite::memory:`).
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -145,8 +148,13 @@ pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> 
                     .busy_timeout(Duration::from_secs(5))
             });
     } else {
+        // A ping on every checkout would add a round trip to each statement batch (about four
+        // per order); only a connection idle long enough to have been dropped by the server
+        // or a proxy is tested. A connection broken while in use fails its statement, which
+        // the callers already answer as an unavailable database.
         opt.max_connections(options.max_connections)
-            .min_connections(1);
+            .min_connections(1)
+            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
     }
     Database::connect(opt).await.with_context(|| {
         format!(

@@ -1,27 +1,58 @@
-//! The outbox relay: publishes committed outbox rows (each pass in id order) and marks each one
-//! published only after the broker confirmed it. Woken by an [`OutboxSignal`] right after
-//! commits; polls as a fallback for rows left by a crash or written by another replica. Several
-//! passes run at once, each claiming rows the others do not hold, so that rows committed while
-//! a pass waits for the broker's confirms go out at once instead of after it. Stops between
-//! batches when shut down. Published rows are purged after their retention.
+//! The outbox relay: publishes committed outbox rows and marks each one published only after
+//! the broker confirmed it.
 //!
-//! Messages of different passes (as of different replicas) may reach the broker out of commit
-//! order; every consumer already copes with that (the inventory's cancel tombstones, the
-//! inbox, versioned order updates).
+//! Two ways in:
+//! - **The hand-over.** A commit that wrote outbox rows hands its messages to the
+//!   [`OutboxSignal`]; the relay publishes them at once and marks them with one `UPDATE`. No
+//!   claim, no transaction held while the broker confirms: this is the path of every message in
+//!   normal operation.
+//! - **The claim.** Rows the hand-over did not deliver (left by a crash, by a failed publish,
+//!   by another replica, or too many to hold in memory) are claimed from the table once they
+//!   are [`RelayOptions::claim_after`] old, with `SKIP LOCKED` so that replicas share them. A
+//!   pass runs every [`RelayOptions::poll_interval`], and at once when a commit made rows
+//!   publishable again without handing them over.
+//!
+//! A row is the hand-over's for half of `claim_after` (older messages are dropped from it and
+//! left to the claim), so the two paths publish the same row twice only when a confirmed row
+//! could not be marked in time; consumers deduplicate by message id anyway. Several passes
+//! run at once. Messages of different passes (as of different replicas) may reach the broker
+//! out of commit order; every consumer already copes with that (the inventory's cancel
+//! tombstones, the inbox, versioned order updates). Stops between passes when shut down.
+//! Published rows are purged after their retention.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::events::OutboxMessage;
 use crate::messaging::{EventPublisher, PublishError};
 use crate::store::OutboxStore;
 
-/// Wakes the relay after a commit that wrote outbox rows. Clones share one signal.
+/// Most messages the hand-over holds; beyond it, commits leave their rows to the claim.
+const HANDOVER_CAPACITY: usize = 8_192;
+
+/// Wakes the relay after a commit that wrote outbox rows, and hands it the committed messages.
+/// Clones share one signal.
 #[derive(Debug, Clone, Default)]
-pub struct OutboxSignal(Arc<Notify>);
+pub struct OutboxSignal(Arc<Signal>);
+
+#[derive(Debug, Default)]
+struct Signal {
+    wake: Notify,
+    state: Mutex<Handover>,
+}
+
+#[derive(Debug, Default)]
+struct Handover {
+    /// Committed messages not yet taken, each with the moment it was handed over.
+    messages: VecDeque<(Instant, OutboxMessage)>,
+    /// Rows are waiting that only a claim will find.
+    claim_requested: bool,
+}
 
 impl OutboxSignal {
     /// A new signal.
@@ -29,14 +60,68 @@ impl OutboxSignal {
         Self::default()
     }
 
-    /// Wakes the relay (a wake-up before it waits is kept, never lost).
+    /// Wakes the relay for a claim pass: a commit made rows publishable without handing them
+    /// over (a wake-up before the relay waits is kept, never lost).
     pub fn notify(&self) {
-        self.0.notify_one();
+        self.handover().claim_requested = true;
+        self.0.wake.notify_one();
+    }
+
+    /// Hands over the messages of a commit (call only after it succeeded) and wakes the relay.
+    /// When the hand-over is full they are left to the claim.
+    pub fn committed(&self, messages: Vec<OutboxMessage>) {
+        if messages.is_empty() {
+            return;
+        }
+        {
+            let mut handover = self.handover();
+            if handover.messages.len() + messages.len() > HANDOVER_CAPACITY {
+                handover.claim_requested = true;
+            } else {
+                let now = Instant::now();
+                handover
+                    .messages
+                    .extend(messages.into_iter().map(|message| (now, message)));
+            }
+        }
+        self.0.wake.notify_one();
     }
 
     /// Waits for the next wake-up.
     pub async fn notified(&self) {
-        self.0.notified().await;
+        self.0.wake.notified().await;
+    }
+
+    /// Takes up to `max` handed-over messages, oldest first, dropping those handed over more
+    /// than `fresh_for` ago (the claim publishes them).
+    fn take(&self, max: usize, fresh_for: Duration) -> Vec<OutboxMessage> {
+        let mut handover = self.handover();
+        while handover
+            .messages
+            .front()
+            .is_some_and(|(at, _)| at.elapsed() > fresh_for)
+        {
+            handover.messages.pop_front();
+        }
+        let count = max.min(handover.messages.len());
+        let taken = handover.messages.drain(..count).map(|(_, m)| m).collect();
+        if !handover.messages.is_empty() {
+            // More is waiting: another relay pass may take it at once.
+            self.0.wake.notify_one();
+        }
+        taken
+    }
+
+    /// Whether a claim pass was asked for since the last call.
+    fn take_claim_request(&self) -> bool {
+        std::mem::take(&mut self.handover().claim_requested)
+    }
+
+    fn handover(&self) -> std::sync::MutexGuard<'_, Handover> {
+        self.0
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -50,8 +135,10 @@ pub struct RelayOptions {
     pub batch_size: u32,
     /// Passes running at once.
     pub concurrency: usize,
-    /// Fallback poll when no signal arrives.
+    /// How often rows the hand-over did not deliver are looked for.
     pub poll_interval: Duration,
+    /// How old a row must be before a claim pass takes it: until then it is the hand-over's.
+    pub claim_after: Duration,
     /// Longest pause after failures (the pause doubles from 100 ms up to this).
     pub max_backoff: Duration,
     /// Published rows older than this are purged.
@@ -64,6 +151,7 @@ impl Default for RelayOptions {
             batch_size: 100,
             concurrency: 4,
             poll_interval: Duration::from_secs(1),
+            claim_after: Duration::from_secs(5),
             max_backoff: Duration::from_secs(10),
             retention: chrono::Duration::days(7),
         }
@@ -73,20 +161,32 @@ impl Default for RelayOptions {
 /// What one pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassReport {
-    /// Rows claimed.
+    /// Rows claimed, or messages taken from the hand-over.
     pub claimed: usize,
     /// Rows confirmed and marked published.
     pub published: usize,
 }
 
-/// Publishes one batch. Confirmed rows are marked even when others failed; the failed ones
-/// stay unpublished and are retried by a later pass.
+/// Claims and publishes one batch of every unpublished row, whatever its age. Confirmed rows
+/// are marked even when others failed; the failed ones stay unpublished and are retried by a
+/// later pass.
 pub async fn publish_once(
     store: &dyn OutboxStore,
     publisher: &dyn EventPublisher,
     batch_size: u32,
 ) -> anyhow::Result<PassReport> {
-    let mut batch = store.claim(batch_size).await?;
+    publish_claimed(store, publisher, batch_size, Duration::ZERO).await
+}
+
+/// [`publish_once`] for the rows at least `min_age` old.
+async fn publish_claimed(
+    store: &dyn OutboxStore,
+    publisher: &dyn EventPublisher,
+    batch_size: u32,
+    min_age: Duration,
+) -> anyhow::Result<PassReport> {
+    let min_age = chrono::Duration::from_std(min_age).unwrap_or(chrono::Duration::MAX);
+    let mut batch = store.claim(batch_size, min_age).await?;
     let messages = batch.messages().to_vec();
     if messages.is_empty() {
         batch.commit().await?;
@@ -95,7 +195,34 @@ pub async fn publish_once(
             published: 0,
         });
     }
-    let results = publisher.publish_batch(&messages).await;
+    let (confirmed, failure) = publish(publisher, &messages).await;
+    batch.mark_published(&confirmed).await?;
+    batch.commit().await?;
+    debug!(
+        claimed = messages.len(),
+        published = confirmed.len(),
+        "outbox claim pass"
+    );
+    report(messages.len(), confirmed.len(), failure)
+}
+
+/// Publishes messages handed over by their commit and marks the confirmed ones published.
+async fn publish_handed(
+    store: &dyn OutboxStore,
+    publisher: &dyn EventPublisher,
+    messages: &[OutboxMessage],
+) -> anyhow::Result<PassReport> {
+    let (confirmed, failure) = publish(publisher, messages).await;
+    store.mark_published(&confirmed).await?;
+    report(messages.len(), confirmed.len(), failure)
+}
+
+/// Publishes `messages`: the ids the broker confirmed, and the first failure.
+async fn publish(
+    publisher: &dyn EventPublisher,
+    messages: &[OutboxMessage],
+) -> (Vec<domain::MessageId>, Option<PublishError>) {
+    let results = publisher.publish_batch(messages).await;
     let mut confirmed = Vec::with_capacity(messages.len());
     let mut first_error: Option<PublishError> = None;
     for (message, result) in messages.iter().zip(results) {
@@ -107,22 +234,22 @@ pub async fn publish_once(
             }
         }
     }
-    batch.mark_published(&confirmed).await?;
-    batch.commit().await?;
-    debug!(
-        claimed = messages.len(),
-        published = confirmed.len(),
-        "outbox pass"
-    );
-    match first_error {
+    (confirmed, first_error)
+}
+
+fn report(
+    attempted: usize,
+    published: usize,
+    failure: Option<PublishError>,
+) -> anyhow::Result<PassReport> {
+    match failure {
         Some(e) => Err(anyhow::Error::new(e).context(format!(
-            "{} of {} messages not confirmed",
-            messages.len() - confirmed.len(),
-            messages.len()
+            "{} of {attempted} messages not confirmed",
+            attempted - published
         ))),
         None => Ok(PassReport {
-            claimed: messages.len(),
-            published: confirmed.len(),
+            claimed: attempted,
+            published,
         }),
     }
 }
@@ -151,6 +278,14 @@ pub async fn run_relay(
     info!("outbox relay stopped");
 }
 
+/// What a relay loop does next.
+enum Pass {
+    /// Publish messages from the hand-over.
+    Handed(Vec<OutboxMessage>),
+    /// Claim rows from the table.
+    Claim,
+}
+
 /// One relay loop; `purges` for the one that also purges published rows.
 async fn relay_worker(
     purges: bool,
@@ -164,11 +299,34 @@ async fn relay_worker(
     let mut backoff = initial_backoff;
     let purge_every = Duration::from_secs(3600);
     let mut last_purge = tokio::time::Instant::now();
+    // The first pass claims: rows may have been left by an earlier run.
+    let mut next_claim = tokio::time::Instant::now();
+    let fresh_for = options.claim_after / 2;
     loop {
         if shutdown.is_cancelled() {
             break;
         }
-        let pass = publish_once(store, publisher, options.batch_size);
+        let handed = signal.take(options.batch_size as usize, fresh_for);
+        let next = if !handed.is_empty() {
+            Pass::Handed(handed)
+        } else if signal.take_claim_request() || tokio::time::Instant::now() >= next_claim {
+            Pass::Claim
+        } else {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep_until(next_claim) => {}
+            }
+            continue;
+        };
+        let pass = async {
+            match &next {
+                Pass::Handed(messages) => publish_handed(store, publisher, messages).await,
+                Pass::Claim => {
+                    publish_claimed(store, publisher, options.batch_size, options.claim_after).await
+                }
+            }
+        };
         tokio::pin!(pass);
         let result = tokio::select! {
             result = &mut pass => result,
@@ -181,21 +339,24 @@ async fn relay_worker(
                 }
             }
         };
+        let now = tokio::time::Instant::now();
         match result {
             Ok(report) => {
                 backoff = initial_backoff;
-                if report.claimed as u32 >= options.batch_size {
+                if matches!(next, Pass::Claim) {
                     // A full batch: more rows are probably waiting.
-                    continue;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = signal.notified() => {}
-                    _ = tokio::time::sleep(options.poll_interval) => {}
+                    let full = report.claimed as u32 >= options.batch_size;
+                    next_claim = if full {
+                        now
+                    } else {
+                        now + options.poll_interval
+                    };
                 }
             }
             Err(e) => {
                 warn!(error = %format!("{e:#}"), backoff_ms = backoff.as_millis() as u64, "outbox relay pass failed");
+                // What failed is left to a claim once old enough.
+                next_claim = next_claim.max(now + backoff);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(backoff) => {}

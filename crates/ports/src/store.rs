@@ -103,9 +103,18 @@ pub trait OutboxBatch: Send {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
-    /// Claims up to `limit` unpublished messages, oldest first, skipping rows another relay
-    /// holds. An empty batch means there is nothing to publish right now.
-    async fn claim(&self, limit: u32) -> Result<Box<dyn OutboxBatch>, StoreError>;
+    /// Claims up to `limit` unpublished messages that occurred at least `min_age` ago, oldest
+    /// first, skipping rows another relay holds. An empty batch means there is nothing to
+    /// publish right now. (Younger rows belong to the process that committed them, which
+    /// publishes them from the [`crate::OutboxSignal`] hand-over.)
+    async fn claim(
+        &self,
+        limit: u32,
+        min_age: chrono::Duration,
+    ) -> Result<Box<dyn OutboxBatch>, StoreError>;
+    /// Marks messages as published outside any claim: those the relay published from the
+    /// hand-over. Call only for messages the broker confirmed.
+    async fn mark_published(&self, ids: &[MessageId]) -> Result<(), StoreError>;
     /// Deletes messages published more than `older_than` ago; returns how many.
     async fn purge_published(&self, older_than: chrono::Duration) -> Result<u64, StoreError>;
     /// Number of messages not yet published (for health and tests).

@@ -55,6 +55,7 @@ fn isolate(
     amqp.prefix = format!("t{}.", iso.id);
     amqp.retry_delay_ms = 200;
     outbox.poll_interval_ms = 200;
+    outbox.claim_after_ms = 1000;
 }
 
 /// Product service settings for a test.
@@ -105,5 +106,6 @@ pub fn standalone_settings(data_dir: &std::path::Path) -> standalone::Settings {
     s.http.readiness_drain_ms = 0;
     s.bus.retry_delay_ms = 200;
     s.outbox.poll_interval_ms = 200;
+    s.outbox.claim_after_ms = 1000;
     s
 }

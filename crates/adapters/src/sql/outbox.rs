@@ -5,10 +5,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, IsolationLevel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    IsolationLevel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::entities::outbox;
@@ -93,21 +94,11 @@ impl OutboxBatch for SqlOutboxBatch {
     }
 
     async fn mark_published(&mut self, ids: &[MessageId]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let update = outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::PublishedAt,
-                Expr::value(to_naive(self.clock.now())),
-            )
-            .filter(outbox::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())));
+        let at = self.clock.now();
         match &self.tx {
-            Some(tx) => update.exec(tx).await,
-            None => update.exec(&self.db).await,
+            Some(tx) => mark(tx, ids, at).await,
+            None => mark(&self.db, ids, at).await,
         }
-        .map_err(|e| store_err(e, "failed to mark outbox rows published"))?;
-        Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
@@ -121,11 +112,39 @@ impl OutboxBatch for SqlOutboxBatch {
     }
 }
 
+/// Stamps the rows `ids` published `at`.
+async fn mark<C: ConnectionTrait>(
+    conn: &C,
+    ids: &[MessageId],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::PublishedAt, Expr::value(to_naive(at)))
+        .filter(outbox::Column::Id.is_in(ids.iter().map(|id| id.as_uuid())))
+        .exec(conn)
+        .await
+        .map_err(|e| store_err(e, "failed to mark outbox rows published"))?;
+    Ok(())
+}
+
 #[async_trait]
 impl OutboxStore for SqlOutboxStore {
-    async fn claim(&self, limit: u32) -> Result<Box<dyn OutboxBatch>, StoreError> {
+    async fn claim(
+        &self,
+        limit: u32,
+        min_age: chrono::Duration,
+    ) -> Result<Box<dyn OutboxBatch>, StoreError> {
+        let occurred_by = self
+            .clock
+            .now()
+            .checked_sub_signed(min_age)
+            .ok_or_else(|| corrupt("outbox claim age out of range"))?;
         let unpublished = outbox::Entity::find()
             .filter(outbox::Column::PublishedAt.is_null())
+            .filter(outbox::Column::OccurredAt.lte(to_naive(occurred_by)))
             .order_by_asc(outbox::Column::Id)
             .limit(u64::from(limit));
         if self.db.get_database_backend() == DbBackend::Sqlite {
@@ -170,6 +189,10 @@ impl OutboxStore for SqlOutboxStore {
             _release: None,
             messages: rows.into_iter().map(message).collect(),
         }))
+    }
+
+    async fn mark_published(&self, ids: &[MessageId]) -> Result<(), StoreError> {
+        mark(&self.db, ids, self.clock.now()).await
     }
 
     async fn purge_published(&self, older_than: chrono::Duration) -> Result<u64, StoreError> {

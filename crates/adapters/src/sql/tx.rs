@@ -1,5 +1,5 @@
-//! The transaction both services' stores share: the inbox, the outbox, and a commit that wakes
-//! the relay when it enqueued something.
+//! The transaction both services' stores share: the inbox, the outbox, and a commit that hands
+//! the messages it enqueued to the relay.
 //!
 //! Rows nothing reads back within the transaction (outbox messages, order history) are
 //! buffered and written at the commit as one multi-row `INSERT` per table, so that a batch of
@@ -25,8 +25,10 @@ pub(crate) struct SqlTx {
     /// Stamps the rows the transaction writes (inbox, tombstones, adjustments).
     pub(crate) clock: Arc<dyn Clock>,
     signal: OutboxSignal,
-    enqueued: bool,
+    claim_needed: bool,
     outbox: Vec<outbox::ActiveModel>,
+    /// The messages enqueued, handed to the relay once committed.
+    handover: Vec<OutboxMessage>,
     history: Vec<order_status_history::ActiveModel>,
 }
 
@@ -45,8 +47,9 @@ impl SqlTx {
             tx,
             clock: clock.clone(),
             signal: signal.clone(),
-            enqueued: false,
+            claim_needed: false,
             outbox: Vec::new(),
+            handover: Vec::new(),
             history: Vec::new(),
         })
     }
@@ -119,7 +122,7 @@ impl SqlTx {
     /// Buffers a message for the outbox (written at the commit, or by [`Self::flush`]).
     pub(crate) fn enqueue(&mut self, message: &OutboxMessage) {
         self.outbox.push(outbox_row(message));
-        self.enqueued = true;
+        self.handover.push(message.clone());
     }
 
     /// Buffers an order history row (written at the commit, or by [`Self::flush`]).
@@ -144,9 +147,10 @@ impl SqlTx {
         Ok(())
     }
 
-    /// Notes that the transaction made outbox rows publishable again.
+    /// Notes that the transaction made outbox rows publishable again (without handing them
+    /// over: the relay claims them).
     pub(crate) fn mark_enqueued(&mut self) {
-        self.enqueued = true;
+        self.claim_needed = true;
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
@@ -156,7 +160,8 @@ impl SqlTx {
             .await
             .map_err(|e| store_err(e, "failed to commit"))?;
         crate::fault::crash_point("tx.after_commit");
-        if self.enqueued {
+        self.signal.committed(self.handover);
+        if self.claim_needed {
             self.signal.notify();
         }
         Ok(())

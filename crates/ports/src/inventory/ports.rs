@@ -43,6 +43,19 @@ pub trait InventoryTx: Send {
     /// the database also refuses a negative stock), bumping the version. Returns whether the
     /// units were taken.
     async fn decrement_stock(&mut self, id: ProductId, units: u32) -> Result<bool, StoreError>;
+    /// [`Self::decrement_stock`] for several distinct products at once (one statement where
+    /// the database allows): takes each product's units if at least that many are on hand and
+    /// leaves the others untouched. Returns how many products had their units taken.
+    async fn decrement_stock_all(
+        &mut self,
+        units: &[(ProductId, u32)],
+    ) -> Result<usize, StoreError> {
+        let mut taken = 0;
+        for &(id, n) in units {
+            taken += usize::from(self.decrement_stock(id, n).await?);
+        }
+        Ok(taken)
+    }
     /// Records units reserved for orders, one row per order and product (unique per order
     /// and product: a repeat fails the call and inserts none of them).
     async fn insert_reservations(

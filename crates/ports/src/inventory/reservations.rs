@@ -174,13 +174,12 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
                 }
             }
         }
-        for (&product_id, &units) in &taken {
-            if !tx.decrement_stock(product_id, units).await? {
-                // The rows are locked, so this means the adapter broke its contract.
-                return Err(StoreError::Unknown(anyhow::anyhow!(
-                    "stock of {product_id} changed under a lock"
-                )));
-            }
+        let taken: Vec<(ProductId, u32)> = taken.into_iter().collect();
+        if !taken.is_empty() && tx.decrement_stock_all(&taken).await? != taken.len() {
+            // The rows are locked, so this means the adapter broke its contract.
+            return Err(StoreError::Unknown(anyhow::anyhow!(
+                "the stock of a locked product changed under its lock"
+            )));
         }
         if !reserved.is_empty() {
             tx.insert_reservations(&reserved).await?;
@@ -189,7 +188,7 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
             tx.enqueue(answer).await?;
         }
         tx.commit().await?;
-        Ok(taken.into_keys().collect())
+        Ok(taken.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Releases an order's reservations once (`order.cancelled`), or leaves a tombstone when

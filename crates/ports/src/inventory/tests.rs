@@ -143,7 +143,7 @@ async fn a_reservation_whose_stock_moved_under_its_lock_is_dead_lettered_and_not
     tx.expect_lock_stock()
         .returning(move |_| Ok(HashMap::from([(product, Stock::new(5).unwrap())])));
     // The adapter said 5 units were locked, then refuses to take 2 of them.
-    tx.expect_decrement_stock().returning(|_, _| Ok(false));
+    tx.expect_decrement_stock_all().returning(|_| Ok(0));
     tx.expect_insert_reservations().never();
     tx.expect_enqueue().never();
     tx.expect_commit().never();
@@ -175,7 +175,8 @@ async fn a_constraint_violation_dead_letters_the_message_at_once() {
     tx.expect_tombstoned().returning(|_| Ok(HashSet::new()));
     tx.expect_lock_stock()
         .returning(move |_| Ok(HashMap::from([(product, Stock::new(5).unwrap())])));
-    tx.expect_decrement_stock().returning(|_, _| Ok(true));
+    tx.expect_decrement_stock_all()
+        .returning(|units| Ok(units.len()));
     tx.expect_insert_reservations().returning(|_| {
         Err(StoreError::Unknown(anyhow::anyhow!(
             "Data too long for column 'status'"

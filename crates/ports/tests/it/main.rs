@@ -9,13 +9,15 @@
 //! the order service: `ordering` (placing an order, the
 //! inventory's answers), `changes` (what clients change), `sweeper` (stuck orders), `catalog`
 //! (the cached catalogue); the product service: `reservations` (its answers to order events),
-//! `products` (products, stock adjustments, the product cache).
+//! `products` (products, stock adjustments, the product cache); `relay` (the outbox relay:
+//! the hand-over and the claim).
 
 mod batches;
 mod catalog;
 mod changes;
 mod ordering;
 mod products;
+mod relay;
 mod reservations;
 mod support;
 mod sweeper;

@@ -43,7 +43,7 @@ pub const CACHE_POLICY: CachePolicy = CachePolicy {
     negative_ttl: Duration::from_secs(5),
 };
 
-fn sqlite_in_memory() -> DatabaseSettings {
+pub fn sqlite_in_memory() -> DatabaseSettings {
     DatabaseSettings {
         url: "sqlite::memory:".into(),
         max_connections: 1,
@@ -125,7 +125,10 @@ pub async fn deliver_batch(
 /// Takes every unpublished message of an outbox, as the relay does, and marks them
 /// published: the next call sees only what was enqueued (or re-emitted) since.
 pub async fn publish(outbox: &SqlOutboxStore) -> Vec<OutboxMessage> {
-    let mut batch = outbox.claim(1_000).await.expect("claim the outbox");
+    let mut batch = outbox
+        .claim(1_000, chrono::Duration::zero())
+        .await
+        .expect("claim the outbox");
     let messages = batch.messages().to_vec();
     let ids: Vec<_> = messages.iter().map(|m| m.id).collect();
     batch.mark_published(&ids).await.expect("mark published");

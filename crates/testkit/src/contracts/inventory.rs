@@ -42,8 +42,8 @@ use releases::{
     reservations_are_released_once_and_consumed_for_good, tombstones_are_recorded_once,
 };
 use reservations::{
-    a_reservation_is_unique_per_order_and_product, decrement_stock_takes_units_only_when_enough,
-    lock_stock_returns_the_known_products,
+    a_reservation_is_unique_per_order_and_product, decrement_stock_all_takes_each_products_units,
+    decrement_stock_takes_units_only_when_enough, lock_stock_returns_the_known_products,
 };
 
 /// What the inventory store suite runs against.
@@ -75,6 +75,7 @@ pub async fn inventory_store_contract<F: InventoryFixture + ?Sized>(fixture: &F)
     list_pages_newest_first_exactly_once(store.as_ref(), &mut ledger).await;
     lock_stock_returns_the_known_products(store.as_ref(), &ledger).await;
     decrement_stock_takes_units_only_when_enough(store.as_ref()).await;
+    decrement_stock_all_takes_each_products_units(store.as_ref()).await;
     a_reservation_is_unique_per_order_and_product(store.as_ref()).await;
     inbox_records_each_message_once_per_consumer(store.as_ref()).await;
     update_product_writes_only_at_the_expected_version(store.as_ref()).await;

@@ -131,6 +131,7 @@ pub async fn outbox_contract<F: OutboxFixture + ?Sized>(fixture: &F) {
     a_claim_skips_rows_another_batch_holds(outbox.as_ref()).await;
     a_relay_pass_publishes_and_marks_once(outbox.as_ref()).await;
     a_failed_publish_stays_pending_for_a_later_pass(fixture, outbox.as_ref()).await;
+    a_claim_leaves_young_rows_to_the_handover(fixture, outbox.as_ref()).await;
     purge_removes_only_old_published_messages(fixture, outbox.as_ref()).await;
 }
 
@@ -155,7 +156,7 @@ async fn pending(outbox: &dyn OutboxStore) -> u64 {
 /// Claims up to `limit` messages and releases them without marking any.
 async fn peek(outbox: &dyn OutboxStore, limit: u32) -> Vec<OutboxMessage> {
     let batch = outbox
-        .claim(limit)
+        .claim(limit, chrono::Duration::zero())
         .await
         .expect("outbox: claim must succeed");
     let messages = batch.messages().to_vec();
@@ -220,17 +221,23 @@ async fn committed_messages_are_claimed_in_id_order<F: OutboxFixture + ?Sized>(
 }
 
 async fn a_claim_skips_rows_another_batch_holds(outbox: &dyn OutboxStore) {
-    let held = outbox.claim(2).await.expect("outbox: claim must succeed");
+    let held = outbox
+        .claim(2, chrono::Duration::zero())
+        .await
+        .expect("outbox: claim must succeed");
     let held_ids: Vec<MessageId> = held.messages().iter().map(|m| m.id).collect();
     assert_eq!(
         held_ids.len(),
         2,
         "outbox: claim(2) with 4 pending must claim 2"
     );
-    let other = tokio::time::timeout(Duration::from_secs(5), outbox.claim(10))
-        .await
-        .expect("outbox: a claim must not wait behind another batch (skip the rows it holds)")
-        .expect("outbox: claim must succeed");
+    let other = tokio::time::timeout(
+        Duration::from_secs(5),
+        outbox.claim(10, chrono::Duration::zero()),
+    )
+    .await
+    .expect("outbox: a claim must not wait behind another batch (skip the rows it holds)")
+    .expect("outbox: claim must succeed");
     let other_ids: Vec<MessageId> = other.messages().iter().map(|m| m.id).collect();
     assert_eq!(
         other_ids.len(),
@@ -273,6 +280,42 @@ async fn a_relay_pass_publishes_and_marks_once(outbox: &dyn OutboxStore) {
         (again.claimed, publisher.published().len()),
         (0, claimed.len()),
         "outbox: a second pass must publish nothing"
+    );
+}
+
+async fn a_claim_leaves_young_rows_to_the_handover<F: OutboxFixture + ?Sized>(
+    fixture: &F,
+    outbox: &dyn OutboxStore,
+) {
+    let before = pending(outbox).await;
+    let young = message("young");
+    fixture.enqueue(std::slice::from_ref(&young), true).await;
+    let aged = outbox
+        .claim(100, chrono::Duration::hours(1))
+        .await
+        .expect("outbox: claim must succeed");
+    assert!(
+        !aged.messages().iter().any(|m| m.id == young.id),
+        "outbox: a claim of rows an hour old must leave a row committed just now"
+    );
+    aged.commit().await.expect("outbox: commit must succeed");
+    assert!(
+        peek(outbox, 100).await.iter().any(|m| m.id == young.id),
+        "outbox: a claim of any age must take the row committed just now"
+    );
+
+    outbox
+        .mark_published(&[young.id])
+        .await
+        .expect("outbox: marking outside a claim must succeed");
+    assert_eq!(
+        pending(outbox).await,
+        before,
+        "outbox: a row marked published outside a claim must no longer be pending"
+    );
+    assert!(
+        !peek(outbox, 100).await.iter().any(|m| m.id == young.id),
+        "outbox: a row marked published outside a claim must never be claimed again"
     );
 }
 
@@ -327,8 +370,8 @@ async fn purge_removes_only_old_published_messages<F: OutboxFixture + ?Sized>(
     fixture: &F,
     outbox: &dyn OutboxStore,
 ) {
-    // first, m1, m2 and m3, then ok1, ok2 and the retried one.
-    let published_so_far = 7;
+    // first, m1, m2 and m3, then ok1, ok2 and the retried one, then the young one.
+    let published_so_far = 8;
     let unpublished = message("unpublished");
     fixture
         .enqueue(std::slice::from_ref(&unpublished), true)

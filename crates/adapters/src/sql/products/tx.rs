@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
@@ -104,6 +104,50 @@ impl InventoryTx for SqlTx {
             .await
             .map_err(|e| store_err(e, "failed to decrement the stock"))?;
         Ok(result.rows_affected == 1)
+    }
+
+    async fn decrement_stock_all(
+        &mut self,
+        units: &[(ProductId, u32)],
+    ) -> Result<usize, StoreError> {
+        let [first, rest @ ..] = units else {
+            return Ok(0);
+        };
+        if rest.is_empty() {
+            return Ok(usize::from(self.decrement_stock(first.0, first.1).await?));
+        }
+        // One statement: each row's units picked by its id.
+        let units_of = || {
+            units
+                .iter()
+                .fold(None::<CaseStatement>, |case, &(id, n)| {
+                    let (when, then) = (products::Column::Id.eq(id.as_uuid()), i64::from(n));
+                    Some(match case {
+                        None => Expr::case(when, then),
+                        Some(case) => case.case(when, then),
+                    })
+                })
+                .map_or_else(|| Expr::value(0i64), Into::into)
+        };
+        let result = products::Entity::update_many()
+            .col_expr(
+                products::Column::Stock,
+                Expr::col(products::Column::Stock).sub(units_of()),
+            )
+            .col_expr(
+                products::Column::Version,
+                Expr::col(products::Column::Version).add(1),
+            )
+            .col_expr(
+                products::Column::UpdatedAt,
+                Expr::value(to_naive(self.clock.now())),
+            )
+            .filter(products::Column::Id.is_in(units.iter().map(|(id, _)| id.as_uuid())))
+            .filter(Expr::col(products::Column::Stock).gte(units_of()))
+            .exec(&self.tx)
+            .await
+            .map_err(|e| store_err(e, "failed to decrement the stock"))?;
+        usize::try_from(result.rows_affected).map_err(corrupt)
     }
 
     async fn insert_reservations(

@@ -1,6 +1,7 @@
 //! The rules a reservation is made of: `lock_stock` returns exactly the known products with
 //! their stock; `decrement_stock` takes units only when enough are on hand and says whether it
-//! did; a reservation is unique per (order, product).
+//! did (`decrement_stock_all` the same for several products in one call); a reservation is
+//! unique per (order, product).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -83,6 +84,52 @@ pub(super) async fn decrement_stock_takes_units_only_when_enough(store: &dyn Pro
         stock_of(store, q.id()).await,
         5,
         "inventory store: a decrement of a dropped transaction must change nothing"
+    );
+}
+
+pub(super) async fn decrement_stock_all_takes_each_products_units(store: &dyn ProductStore) {
+    let (plenty, scarce) = (product("Plenty", 5), product("Scarce", 1));
+    let mut unused = BTreeMap::new();
+    insert_all(store, &mut unused, &[plenty.clone(), scarce.clone()]).await;
+
+    let mut tx = begin(store).await;
+    let taken = tx
+        .decrement_stock_all(&[(plenty.id(), 3), (scarce.id(), 2), (ProductId::new(), 1)])
+        .await
+        .expect("inventory store: decrement_stock_all must succeed (taken or not)");
+    assert_eq!(
+        taken, 1,
+        "inventory store: decrement_stock_all must take the units of exactly the products \
+         with enough on hand (3 of 5: yes; 2 of 1: no; unknown: no)"
+    );
+    commit(tx).await;
+    assert_eq!(
+        (
+            stock_of(store, plenty.id()).await,
+            stock_of(store, scarce.id()).await
+        ),
+        (2, 1),
+        "inventory store: decrement_stock_all must take exactly each granted product's units \
+         and leave a refused one untouched"
+    );
+
+    let mut tx = begin(store).await;
+    let taken = tx
+        .decrement_stock_all(&[(scarce.id(), 1), (plenty.id(), 2)])
+        .await
+        .expect("inventory store: decrement_stock_all must succeed");
+    assert_eq!(
+        taken, 2,
+        "inventory store: decrement_stock_all must take the last units of every product"
+    );
+    commit(tx).await;
+    assert_eq!(
+        (
+            stock_of(store, plenty.id()).await,
+            stock_of(store, scarce.id()).await
+        ),
+        (0, 0),
+        "inventory store: each stock must end at exactly 0, never below"
     );
 }
 
