@@ -39,8 +39,8 @@ pub struct RabbitMqPublisher {
     exchange: String,
     app_id: String,
     confirm_timeout: Duration,
-    /// Held for a whole batch: batches are serialized on the one channel, which keeps the order of
-    /// the outbox and the pairing of confirms to messages simple.
+    /// Held while a batch is sent, not while its confirms are awaited: batches go out whole and
+    /// in turn on the one channel, and lapin pairs each confirm with its message.
     link: Mutex<Link>,
     /// A copy of the current link's status handles, readable without waiting behind a batch.
     health: StdMutex<Option<(ConnectionStatus, ChannelStatus)>>,
@@ -237,6 +237,9 @@ impl EventPublisher for RabbitMqPublisher {
         if messages.is_empty() {
             return Vec::new();
         }
+        // The lock covers opening the link and sending (which keeps each batch's messages
+        // together and in order on the channel), not the wait for the confirms: a batch
+        // committed meanwhile is sent at once instead of after this one's round trip.
         let mut link = self.link.lock().await;
         // Opening a connection to an unreachable broker must not hold the relay longer than a
         // batch would.
@@ -274,6 +277,7 @@ impl EventPublisher for RabbitMqPublisher {
             }
             pending.push(published);
         }
+        drop(link);
 
         let deadline = Instant::now() + self.confirm_timeout;
         let mut broken = publish_failure.is_some();
@@ -316,8 +320,16 @@ impl EventPublisher for RabbitMqPublisher {
         }
 
         if broken {
-            tracing::warn!("publisher channel failed; it will be re-opened on the next batch");
-            self.discard(&mut link);
+            let mut link = self.link.lock().await;
+            // Unless a later batch already replaced it.
+            if link
+                .channel
+                .as_ref()
+                .is_some_and(|open| open.id() == channel.id())
+            {
+                tracing::warn!("publisher channel failed; it will be re-opened on the next batch");
+                self.discard(&mut link);
+            }
         }
         // The confirms are in; the relay has not marked the rows published yet.
         crate::fault::crash_point("relay.after_confirm");
