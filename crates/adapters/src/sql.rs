@@ -113,6 +113,16 @@ pub struct DbOptions {
 /// How long a pooled server connection may sit idle before it is pinged on checkout.
 const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
 
+/// Prepared statements kept per server connection (sqlx's default is 100). The multi-row
+/// statements of the group commit and of the consumers' batches come in many shapes; with the
+/// default cache they were evicted all the time, and sqlx closes an evicted statement with a
+/// `COM_STMT_CLOSE`, which the server does not answer. sqlx does not set `TCP_NODELAY`, so the
+/// next command then waited for the delayed ACK of that close: POST /orders had a p99 of about
+/// 200 ms, and orders confirmed at 500/s a p99 of 490 ms. With 400 it was 66 ms and 80 ms. The
+/// server's `max_prepared_stmt_count` (16,382 by default) must cover 400 × the pool size of
+/// every replica.
+const STATEMENT_CACHE: usize = 400;
+
 /// Whether `url` names an SQLite database (`sqlite://path` or `sqlite::memory:`).
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
@@ -154,7 +164,8 @@ pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> 
         // the callers already answer as an unavailable database.
         opt.max_connections(options.max_connections)
             .min_connections(1)
-            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING);
+            .test_before_acquire_if_idle_for(IDLE_BEFORE_PING)
+            .map_sqlx_mysql_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE));
     }
     Database::connect(opt).await.with_context(|| {
         format!(
