@@ -31,7 +31,10 @@ cargo build -p chaos -p order-service -p product-service \
   --features order-service/fault-points,product-service/fault-points
 mkdir -p "$CHAOS_BIN_DIR"
 for bin in chaos order-service product-service; do
-  mv -f "$target_dir/debug/$bin" "$CHAOS_BIN_DIR/$bin"
+  # A second run with nothing rebuilt finds cargo's hard link to the binary already moved:
+  # mv refuses to move a file onto itself, so the old copy goes first.
+  rm -f "$CHAOS_BIN_DIR/$bin"
+  mv "$target_dir/debug/$bin" "$CHAOS_BIN_DIR/$bin"
 done
 
 # Fresh servers: every run starts from empty databases, queues and caches.
