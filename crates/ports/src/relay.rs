@@ -6,8 +6,9 @@
 //!   [`OutboxSignal`]; the relay publishes them at once and marks them with one `UPDATE`. No
 //!   claim, no transaction held while the broker confirms: this is the path of every message in
 //!   normal operation.
-//! - **The claim.** Rows the hand-over did not deliver (left by a crash, by a failed publish,
-//!   by another replica, or too many to hold in memory) are claimed from the table once they
+//!   A message the broker did not confirm is put back and tried again after the pause.
+//! - **The claim.** Rows the hand-over did not deliver (left by a crash or by publishes that
+//!   kept failing, written by another replica, or too many to hold in memory) are claimed from the table once they
 //!   are [`RelayOptions::claim_after`] old, with `SKIP LOCKED` so that replicas share them. A
 //!   pass runs every [`RelayOptions::poll_interval`], and at once when a commit made rows
 //!   publishable again without handing them over.
@@ -94,7 +95,7 @@ impl OutboxSignal {
 
     /// Takes up to `max` handed-over messages, oldest first, dropping those handed over more
     /// than `fresh_for` ago (the claim publishes them).
-    fn take(&self, max: usize, fresh_for: Duration) -> Vec<OutboxMessage> {
+    fn take(&self, max: usize, fresh_for: Duration) -> Vec<(Instant, OutboxMessage)> {
         let mut handover = self.handover();
         while handover
             .messages
@@ -104,12 +105,22 @@ impl OutboxSignal {
             handover.messages.pop_front();
         }
         let count = max.min(handover.messages.len());
-        let taken = handover.messages.drain(..count).map(|(_, m)| m).collect();
+        let taken = handover.messages.drain(..count).collect();
         if !handover.messages.is_empty() {
             // More is waiting: another relay pass may take it at once.
             self.0.wake.notify_one();
         }
         taken
+    }
+
+    /// Puts back messages a pass could not publish, ahead of the others and with their
+    /// original hand-over time: the next pass tries them again until they are left to the
+    /// claim like any other.
+    fn put_back(&self, entries: Vec<(Instant, OutboxMessage)>) {
+        let mut handover = self.handover();
+        for entry in entries.into_iter().rev() {
+            handover.messages.push_front(entry);
+        }
     }
 
     /// Whether a claim pass was asked for since the last call.
@@ -206,15 +217,19 @@ async fn publish_claimed(
     report(messages.len(), confirmed.len(), failure)
 }
 
-/// Publishes messages handed over by their commit and marks the confirmed ones published.
+/// Publishes messages handed over by their commit and marks the confirmed ones published;
+/// also returns the ids the broker confirmed.
 async fn publish_handed(
     store: &dyn OutboxStore,
     publisher: &dyn EventPublisher,
     messages: &[OutboxMessage],
-) -> anyhow::Result<PassReport> {
+) -> (anyhow::Result<PassReport>, Vec<domain::MessageId>) {
     let (confirmed, failure) = publish(publisher, messages).await;
-    store.mark_published(&confirmed).await?;
-    report(messages.len(), confirmed.len(), failure)
+    let result = match store.mark_published(&confirmed).await {
+        Ok(()) => report(messages.len(), confirmed.len(), failure),
+        Err(e) => Err(e.into()),
+    };
+    (result, confirmed)
 }
 
 /// Publishes `messages`: the ids the broker confirmed, and the first failure.
@@ -280,8 +295,8 @@ pub async fn run_relay(
 
 /// What a relay loop does next.
 enum Pass {
-    /// Publish messages from the hand-over.
-    Handed(Vec<OutboxMessage>),
+    /// Publish messages from the hand-over (with their hand-over times).
+    Handed(Vec<Instant>, Vec<OutboxMessage>),
     /// Claim rows from the table.
     Claim,
 }
@@ -308,7 +323,8 @@ async fn relay_worker(
         }
         let handed = signal.take(options.batch_size as usize, fresh_for);
         let next = if !handed.is_empty() {
-            Pass::Handed(handed)
+            let (stamps, messages) = handed.into_iter().unzip();
+            Pass::Handed(stamps, messages)
         } else if signal.take_claim_request() || tokio::time::Instant::now() >= next_claim {
             Pass::Claim
         } else {
@@ -319,23 +335,28 @@ async fn relay_worker(
             }
             continue;
         };
-        let pass = async {
-            match &next {
-                Pass::Handed(messages) => publish_handed(store, publisher, messages).await,
-                Pass::Claim => {
-                    publish_claimed(store, publisher, options.batch_size, options.claim_after).await
+        // The pass (and its borrow of `next`) ends within this block.
+        let (result, confirmed) = {
+            let pass = async {
+                match &next {
+                    Pass::Handed(_, messages) => publish_handed(store, publisher, messages).await,
+                    Pass::Claim => (
+                        publish_claimed(store, publisher, options.batch_size, options.claim_after)
+                            .await,
+                        Vec::new(),
+                    ),
                 }
-            }
-        };
-        tokio::pin!(pass);
-        let result = tokio::select! {
-            result = &mut pass => result,
-            _ = shutdown.cancelled() => {
-                // Let the batch in flight finish briefly; an abandoned batch stays unpublished
-                // and goes out again after the restart (consumers deduplicate).
-                match tokio::time::timeout(SHUTDOWN_GRACE, &mut pass).await {
-                    Ok(result) => result,
-                    Err(_) => break,
+            };
+            tokio::pin!(pass);
+            tokio::select! {
+                result = &mut pass => result,
+                _ = shutdown.cancelled() => {
+                    // Let the batch in flight finish briefly; an abandoned batch stays unpublished
+                    // and goes out again after the restart (consumers deduplicate).
+                    match tokio::time::timeout(SHUTDOWN_GRACE, &mut pass).await {
+                        Ok(result) => result,
+                        Err(_) => break,
+                    }
                 }
             }
         };
@@ -355,7 +376,17 @@ async fn relay_worker(
             }
             Err(e) => {
                 warn!(error = %format!("{e:#}"), backoff_ms = backoff.as_millis() as u64, "outbox relay pass failed");
-                // What failed is left to a claim once old enough.
+                if let Pass::Handed(stamps, messages) = next {
+                    // The messages the broker did not confirm are tried again after the
+                    // pause (confirmed ones that could not be marked are left to the claim).
+                    signal.put_back(
+                        stamps
+                            .into_iter()
+                            .zip(messages)
+                            .filter(|(_, m)| !confirmed.contains(&m.id))
+                            .collect(),
+                    );
+                }
                 next_claim = next_claim.max(now + backoff);
                 tokio::select! {
                     _ = shutdown.cancelled() => break,

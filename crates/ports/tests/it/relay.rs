@@ -1,6 +1,7 @@
 //! The outbox relay on the SQL outbox: committed messages go out from the hand-over at once;
 //! rows the hand-over did not deliver are claimed from the table once they are old enough.
 
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,9 +18,10 @@ use ports::{Clock, EventPublisher, OutboxSignal, PublishError};
 
 use crate::support::{manual_clock, sqlite_in_memory};
 
-/// Confirms everything and remembers what it published.
+/// Confirms everything (after refusing the first `refusals` messages) and remembers what it
+/// published.
 #[derive(Default)]
-struct Recorder(Mutex<Vec<MessageId>>);
+struct Recorder(Mutex<Vec<MessageId>>, std::sync::atomic::AtomicUsize);
 
 impl Recorder {
     fn published(&self) -> Vec<MessageId> {
@@ -34,6 +36,13 @@ impl EventPublisher for Recorder {
         messages
             .iter()
             .map(|m| {
+                let refuse = self
+                    .1
+                    .fetch_update(SeqCst, SeqCst, |left| left.checked_sub(1))
+                    .is_ok();
+                if refuse {
+                    return Err(PublishError::Nacked(m.id));
+                }
                 published.push(m.id);
                 Ok(())
             })
@@ -78,7 +87,17 @@ struct Relay {
 
 impl Relay {
     fn start(outbox: SqlOutboxStore, signal: OutboxSignal, claim_after: Duration) -> Self {
-        let publisher = Arc::new(Recorder::default());
+        Self::refusing(0, outbox, signal, claim_after)
+    }
+
+    /// A relay whose publisher refuses the first `refusals` messages.
+    fn refusing(
+        refusals: usize,
+        outbox: SqlOutboxStore,
+        signal: OutboxSignal,
+        claim_after: Duration,
+    ) -> Self {
+        let publisher = Arc::new(Recorder(Mutex::default(), refusals.into()));
         let shutdown = CancellationToken::new();
         let options = RelayOptions {
             poll_interval: Duration::from_millis(50),
@@ -161,6 +180,36 @@ async fn a_row_the_hand_over_never_saw_is_claimed_once_old_enough() {
         relay.outbox.pending().await.expect("pending"),
         0,
         "the claimed row must be marked published"
+    );
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_the_broker_refused_is_tried_again_from_the_hand_over() {
+    let conn = open_database::<OrderMigrator>(&sqlite_in_memory())
+        .await
+        .expect("the order database");
+    let signal = OutboxSignal::new();
+    let store = SqlOrderStore::new(conn.clone(), signal.clone());
+    // Rows become claimable only after an hour: a second try can only come from the hand-over.
+    let relay = Relay::refusing(
+        1,
+        SqlOutboxStore::new(conn),
+        signal,
+        Duration::from_secs(3600),
+    );
+
+    let sent = message(chrono::Utc::now());
+    commit(&store, &sent).await;
+
+    assert!(
+        published(&relay.publisher, sent.id).await,
+        "a refused message must be published again after the pause, not left for an hour"
+    );
+    assert_eq!(
+        relay.outbox.pending().await.expect("pending"),
+        0,
+        "the message published on the second try must be marked published"
     );
     relay.stop().await;
 }
