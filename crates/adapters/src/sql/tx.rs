@@ -26,9 +26,10 @@ pub(crate) struct SqlTx {
     pub(crate) clock: Arc<dyn Clock>,
     signal: OutboxSignal,
     claim_needed: bool,
-    outbox: Vec<outbox::ActiveModel>,
-    /// The messages enqueued, handed to the relay once committed.
-    handover: Vec<OutboxMessage>,
+    /// The messages enqueued: written to the outbox by [`Self::flush`] (the first `written`
+    /// already are), handed to the relay once committed.
+    enqueued: Vec<OutboxMessage>,
+    written: usize,
     history: Vec<order_status_history::ActiveModel>,
 }
 
@@ -48,8 +49,8 @@ impl SqlTx {
             clock: clock.clone(),
             signal: signal.clone(),
             claim_needed: false,
-            outbox: Vec::new(),
-            handover: Vec::new(),
+            enqueued: Vec::new(),
+            written: 0,
             history: Vec::new(),
         })
     }
@@ -121,8 +122,7 @@ impl SqlTx {
 
     /// Buffers a message for the outbox (written at the commit, or by [`Self::flush`]).
     pub(crate) fn enqueue(&mut self, message: &OutboxMessage) {
-        self.outbox.push(outbox_row(message));
-        self.handover.push(message.clone());
+        self.enqueued.push(message.clone());
     }
 
     /// Buffers an order history row (written at the commit, or by [`Self::flush`]).
@@ -138,8 +138,10 @@ impl SqlTx {
                 .await
                 .map_err(|e| store_err(e, "failed to append to the order history"))?;
         }
-        if !self.outbox.is_empty() {
-            outbox::Entity::insert_many(std::mem::take(&mut self.outbox))
+        if self.written < self.enqueued.len() {
+            let rows = self.enqueued[self.written..].iter().map(outbox_row);
+            self.written = self.enqueued.len();
+            outbox::Entity::insert_many(rows)
                 .exec_without_returning(&self.tx)
                 .await
                 .map_err(|e| store_err(e, "failed to write the outbox"))?;
@@ -160,7 +162,7 @@ impl SqlTx {
             .await
             .map_err(|e| store_err(e, "failed to commit"))?;
         crate::fault::crash_point("tx.after_commit");
-        self.signal.committed(self.handover);
+        self.signal.committed(self.enqueued);
         if self.claim_needed {
             self.signal.notify();
         }

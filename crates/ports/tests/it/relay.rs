@@ -125,15 +125,32 @@ impl Relay {
     }
 }
 
-#[tokio::test]
-async fn a_committed_message_is_published_from_the_hand_over_without_waiting_to_be_claimable() {
-    let conn = open_database::<OrderMigrator>(&sqlite_in_memory())
+/// A fresh order database in memory.
+async fn order_database() -> sea_orm::DatabaseConnection {
+    open_database::<OrderMigrator>(&sqlite_in_memory())
         .await
-        .expect("the order database");
+        .expect("the order database")
+}
+
+/// An order store and a relay sharing its signal, whose publisher refuses the first
+/// `refusals` messages. Rows become claimable only after an hour: whatever goes out within
+/// the test came from the hand-over.
+async fn handing_over(refusals: usize) -> (SqlOrderStore, Relay) {
+    let conn = order_database().await;
     let signal = OutboxSignal::new();
     let store = SqlOrderStore::new(conn.clone(), signal.clone());
-    // Rows become claimable only after an hour: whatever goes out now came from the hand-over.
-    let relay = Relay::start(SqlOutboxStore::new(conn), signal, Duration::from_secs(3600));
+    let relay = Relay::refusing(
+        refusals,
+        SqlOutboxStore::new(conn),
+        signal,
+        Duration::from_secs(3600),
+    );
+    (store, relay)
+}
+
+#[tokio::test]
+async fn a_committed_message_is_published_from_the_hand_over_without_waiting_to_be_claimable() {
+    let (store, relay) = handing_over(0).await;
 
     let sent = message(chrono::Utc::now());
     commit(&store, &sent).await;
@@ -153,9 +170,7 @@ async fn a_committed_message_is_published_from_the_hand_over_without_waiting_to_
 
 #[tokio::test]
 async fn a_row_the_hand_over_never_saw_is_claimed_once_old_enough() {
-    let conn = open_database::<OrderMigrator>(&sqlite_in_memory())
-        .await
-        .expect("the order database");
+    let conn = order_database().await;
     let clock = manual_clock();
     // Written by another process (or before a crash): its commit signals nobody here.
     let elsewhere = SqlOrderStore::new(conn.clone(), OutboxSignal::new());
@@ -186,18 +201,8 @@ async fn a_row_the_hand_over_never_saw_is_claimed_once_old_enough() {
 
 #[tokio::test]
 async fn a_message_the_broker_refused_is_tried_again_from_the_hand_over() {
-    let conn = open_database::<OrderMigrator>(&sqlite_in_memory())
-        .await
-        .expect("the order database");
-    let signal = OutboxSignal::new();
-    let store = SqlOrderStore::new(conn.clone(), signal.clone());
-    // Rows become claimable only after an hour: a second try can only come from the hand-over.
-    let relay = Relay::refusing(
-        1,
-        SqlOutboxStore::new(conn),
-        signal,
-        Duration::from_secs(3600),
-    );
+    // A second try can only come from the hand-over.
+    let (store, relay) = handing_over(1).await;
 
     let sent = message(chrono::Utc::now());
     commit(&store, &sent).await;

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
@@ -84,22 +84,8 @@ impl InventoryTx for SqlTx {
     }
 
     async fn decrement_stock(&mut self, id: ProductId, units: u32) -> Result<bool, StoreError> {
-        let q = i64::from(units);
-        let result = products::Entity::update_many()
-            .col_expr(
-                products::Column::Stock,
-                Expr::col(products::Column::Stock).sub(q),
-            )
-            .col_expr(
-                products::Column::Version,
-                Expr::col(products::Column::Version).add(1),
-            )
-            .col_expr(
-                products::Column::UpdatedAt,
-                Expr::value(to_naive(self.clock.now())),
-            )
+        let result = take_units(Expr::value(i64::from(units)), self.clock.now())
             .filter(products::Column::Id.eq(id.as_uuid()))
-            .filter(products::Column::Stock.gte(q))
             .exec(&self.tx)
             .await
             .map_err(|e| store_err(e, "failed to decrement the stock"))?;
@@ -117,33 +103,13 @@ impl InventoryTx for SqlTx {
             return Ok(usize::from(self.decrement_stock(first.0, first.1).await?));
         }
         // One statement: each row's units picked by its id.
-        let units_of = || {
-            units
-                .iter()
-                .fold(None::<CaseStatement>, |case, &(id, n)| {
-                    let (when, then) = (products::Column::Id.eq(id.as_uuid()), i64::from(n));
-                    Some(match case {
-                        None => Expr::case(when, then),
-                        Some(case) => case.case(when, then),
-                    })
-                })
-                .map_or_else(|| Expr::value(0i64), Into::into)
-        };
-        let result = products::Entity::update_many()
-            .col_expr(
-                products::Column::Stock,
-                Expr::col(products::Column::Stock).sub(units_of()),
-            )
-            .col_expr(
-                products::Column::Version,
-                Expr::col(products::Column::Version).add(1),
-            )
-            .col_expr(
-                products::Column::UpdatedAt,
-                Expr::value(to_naive(self.clock.now())),
-            )
+        let (id, n) = *first;
+        let case = rest.iter().fold(
+            Expr::case(products::Column::Id.eq(id.as_uuid()), i64::from(n)),
+            |case, &(id, n)| case.case(products::Column::Id.eq(id.as_uuid()), i64::from(n)),
+        );
+        let result = take_units(case.into(), self.clock.now())
             .filter(products::Column::Id.is_in(units.iter().map(|(id, _)| id.as_uuid())))
-            .filter(Expr::col(products::Column::Stock).gte(units_of()))
             .exec(&self.tx)
             .await
             .map_err(|e| store_err(e, "failed to decrement the stock"))?;
@@ -408,4 +374,20 @@ impl InventoryTx for SqlTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         SqlTx::commit(*self).await
     }
+}
+
+/// `UPDATE products SET stock = stock - units, version = version + 1, updated_at = at WHERE
+/// stock >= units`: the caller picks the rows. A row without that many units is left alone.
+fn take_units(units: Expr, at: DateTime<Utc>) -> sea_orm::UpdateMany<products::Entity> {
+    products::Entity::update_many()
+        .col_expr(
+            products::Column::Stock,
+            Expr::col(products::Column::Stock).sub(units.clone()),
+        )
+        .col_expr(
+            products::Column::Version,
+            Expr::col(products::Column::Version).add(1),
+        )
+        .col_expr(products::Column::UpdatedAt, Expr::value(to_naive(at)))
+        .filter(Expr::col(products::Column::Stock).gte(units))
 }
