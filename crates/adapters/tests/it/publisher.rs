@@ -267,3 +267,40 @@ async fn a_missing_message_id_is_not_required_by_the_broker() {
     broker.wait_for_depths(3, 0).await;
     broker.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_message_larger_than_a_frame_arrives_whole() {
+    let broker = TestBroker::start(3).await;
+    // Connections ask for 16 KiB frames unless the URL names a size.
+    assert_eq!(broker.connection.configuration().frame_max(), 16 * 1024);
+    let publisher =
+        RabbitMqPublisher::new(&broker.url, "test-publisher", &broker.topology.exchange);
+    let items = (0..1_000)
+        .map(|_| OrderedItemV1 {
+            product_id: domain::ProductId::new(),
+            quantity: 1,
+        })
+        .collect();
+    let message = OutboxMessage::new(
+        &OrderCreatedV1 {
+            order_id: OrderId::new(),
+            items,
+        },
+        Utc::now(),
+    );
+    assert!(
+        message.payload.len() > 3 * 16 * 1024,
+        "spans several frames"
+    );
+
+    let results = publisher
+        .publish_batch(std::slice::from_ref(&message))
+        .await;
+
+    assert!(matches!(results.as_slice(), [Ok(())]), "{results:?}");
+    let got = rabbitmq::get_one(&broker.channel, &broker.topology.queue)
+        .await
+        .expect("get")
+        .expect("the message was routed to the queue");
+    assert_eq!(got.delivery.data, message.payload.as_bytes());
+}
