@@ -83,6 +83,10 @@ pub async fn open_readers(
         .min_connections(connections.max(1))
         .idle_timeout(None)
         .max_lifetime(None)
+        // sqlx runs each SQLite connection on a thread of its own, and every command is a
+        // round trip to that thread: a ping on checkout doubled the cost of a point read, and
+        // a file connection has no peer that could have dropped it.
+        .test_before_acquire(false)
         .map_sqlx_sqlite_opts(|o| {
             // The writer's connection chose WAL (it is a property of the file); a read-only
             // connection may not change the journal mode, so it sets none.
@@ -150,6 +154,8 @@ pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> 
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // No ping on checkout: see `open_readers`.
+            .test_before_acquire(false)
             .map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .foreign_keys(true)
