@@ -21,6 +21,7 @@ pub mod dead_letters;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod observe;
 pub mod params;
 pub mod problem;
 #[cfg(feature = "http-client")]

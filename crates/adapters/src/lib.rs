@@ -14,6 +14,8 @@
 //!   `http-client`, the product catalogue client behind retries and a circuit breaker.
 //! - [`runtime`] (`http`): background tasks, serving until a signal, the service binaries'
 //!   command line, logs.
+//! - [`observe`]: Prometheus metrics: the catalogue, the recorder, what the adapters record.
+//! - [`telemetry`]: JSON logs, OTLP traces and the W3C trace context across services.
 //! - [`settings`]: layered configuration (`config` crate, `APP__` environment overrides).
 //! - [`fault`]: fault points for the chaos harness (compiled only with `fault-points`).
 
@@ -22,6 +24,7 @@ pub mod fault;
 pub mod http;
 #[cfg(feature = "memory")]
 pub mod memory;
+pub mod observe;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 #[cfg(feature = "redis")]
@@ -31,3 +34,4 @@ pub mod runtime;
 pub mod settings;
 #[cfg(feature = "sql")]
 pub mod sql;
+pub mod telemetry;

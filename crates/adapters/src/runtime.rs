@@ -7,13 +7,14 @@
 //! - [`tasks`]: [`Background`] tasks, a [`Running`] service, [`serve`], [`shutdown_signal`].
 //! - [`cli`] (`http-client`, for `healthcheck`): the subcommands both service binaries share
 //!   (`serve`, `migrate`, `openapi`, `healthcheck`).
-//! - [`telemetry`]: JSON logs through tracing.
+//! - `telemetry`: [`crate::telemetry`], logs and traces.
 
 #[cfg(feature = "http-client")]
 pub mod cli;
 pub mod service;
 pub mod tasks;
-pub mod telemetry;
+/// Logs and traces ([`crate::telemetry`]), where the composition roots look for them.
+pub use crate::telemetry;
 
 pub use service::{Listening, ServiceAdapters, ServiceOptions};
 pub use tasks::{Background, Running, serve, shutdown_signal};

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::trace::TraceContext;
 use domain::{MessageId, OrderId, ProductId};
 
 /// Routing keys (also the envelope `type`).
@@ -204,6 +205,9 @@ pub struct OutboxMessage {
     pub payload: String,
     /// When the fact happened.
     pub occurred_at: DateTime<Utc>,
+    /// The trace of what caused it (the request or the message being handled), which its
+    /// publication and handling continue; `None` when nothing traced caused it.
+    pub trace: Option<TraceContext>,
 }
 
 impl OutboxMessage {
@@ -231,7 +235,14 @@ impl OutboxMessage {
             // Serializing plain structs of strings and numbers cannot fail.
             payload: serde_json::to_string(&envelope).unwrap_or_default(),
             occurred_at,
+            trace: crate::trace::current(),
         }
+    }
+
+    /// The same message, continuing `trace` (the message being handled that caused it) instead
+    /// of whatever span was running when it was made.
+    pub fn caused_by(self, trace: Option<TraceContext>) -> Self {
+        Self { trace, ..self }
     }
 }
 

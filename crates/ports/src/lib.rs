@@ -21,6 +21,8 @@
 //!   - [`idempotency`]: the idempotency-key port and its purger.
 //!   - [`clock`]: the clock port.
 //!   - [`relay`]: the outbox relay loop.
+//!   - [`metrics`]: the business facts the use cases count (orders placed, confirmed...).
+//!   - [`trace`]: the W3C trace context an event carries from its cause to its effects.
 //!
 //! With the `mocks` feature every port has a mockall mock (`MockOrderStore`...).
 
@@ -30,9 +32,11 @@ pub mod events;
 pub mod idempotency;
 pub mod inventory;
 pub mod messaging;
+pub mod metrics;
 pub mod ordering;
 pub mod relay;
 pub mod store;
+pub mod trace;
 
 pub use cache::Cache;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -43,3 +47,4 @@ pub use messaging::{
 };
 pub use relay::OutboxSignal;
 pub use store::{Page, PageRequest, StoreError};
+pub use trace::TraceContext;

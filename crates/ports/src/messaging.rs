@@ -17,6 +17,9 @@ pub struct InboundMessage {
     pub body: Vec<u8>,
     /// Whether the broker delivered it before.
     pub redelivered: bool,
+    /// The context of the span handling it (the consumer's span, a child of the producer's):
+    /// what the handler's own messages continue ([`crate::OutboxMessage::caused_by`]).
+    pub trace: Option<crate::TraceContext>,
 }
 
 /// What the consumer must do with a delivery once the handler returns.

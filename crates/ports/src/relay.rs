@@ -249,6 +249,7 @@ async fn publish(
             }
         }
     }
+    crate::metrics::count(crate::metrics::OUTBOX_PUBLISHED, confirmed.len() as u64);
     (confirmed, first_error)
 }
 

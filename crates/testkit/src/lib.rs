@@ -30,6 +30,7 @@ mod endpoints;
 mod infra;
 mod isolation;
 mod messaging;
+pub mod otlp;
 mod poll;
 mod spawn;
 mod system;

@@ -61,7 +61,8 @@ impl Drop for ServiceHandle {
 
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        adapters::runtime::telemetry::init("tests");
+        // The subscriber lives as long as the test process; so does its exporter.
+        std::mem::forget(adapters::runtime::telemetry::init("tests"));
     }
 }
 

@@ -69,6 +69,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         currency,
         sweeper: settings.sweeper.options(),
         shared: ServiceOptions {
+            service: SERVICE,
             http: settings.http.clone(),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),

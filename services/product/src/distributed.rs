@@ -53,6 +53,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             negative_ttl: Duration::from_secs(settings.redis.negative_ttl_secs),
         },
         shared: ServiceOptions {
+            service: SERVICE,
             http: settings.http.clone(),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),

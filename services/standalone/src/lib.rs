@@ -157,7 +157,8 @@ impl Standalone {
                 health: vec![sql::health_check(db)],
                 clock: clock.clone(),
             };
-        let options = |port| ServiceOptions {
+        let options = |port, service| ServiceOptions {
+            service,
             http: http(port),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),
@@ -176,7 +177,7 @@ impl Standalone {
             &ProductConfig {
                 currency,
                 cache,
-                shared: options(settings.http.product_port),
+                shared: options(settings.http.product_port, product_service::SERVICE),
             },
             &mut background,
         )?;
@@ -197,7 +198,7 @@ impl Standalone {
             &OrderConfig {
                 currency,
                 sweeper: settings.sweeper.options(),
-                shared: options(settings.http.order_port),
+                shared: options(settings.http.order_port, order_service::SERVICE),
             },
             &mut background,
         )?;

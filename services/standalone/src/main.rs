@@ -10,7 +10,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     // Quiet by default, so the banner below stays readable; RUST_LOG=info shows everything.
-    adapters::runtime::telemetry::init_with_filter("standalone", "warn,standalone=info");
+    let telemetry =
+        adapters::runtime::telemetry::init_with_filter("standalone", "warn,standalone=info");
     let system = Standalone::build(settings).await?;
     let host = "127.0.0.1";
     let data = match system.data_dir() {
@@ -29,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
     system
         .run_until_stopped(adapters::runtime::shutdown_signal())
         .await?;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     println!("stopped cleanly");
     Ok(())
 }

@@ -6,6 +6,9 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use serde::Deserialize;
+use tracing::Instrument;
+
+use crate::telemetry::propagation;
 
 use domain::{Currency, Money, ProductId};
 use ports::ordering::{CatalogError, CatalogProduct, ProductCatalog};
@@ -73,14 +76,25 @@ impl HttpProductCatalog {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(",");
-        let response = self
+        let url = format!("{}/products", self.base_url);
+        let span = client_span(&url);
+        let mut request = self
             .client
-            .get(format!("{}/products", self.base_url))
-            .query(&[("ids", joined.as_str()), ("limit", "100")])
+            .get(&url)
+            .query(&[("ids", joined.as_str()), ("limit", "100")]);
+        for (name, value) in propagation::headers_of(&span) {
+            request = request.header(name, value);
+        }
+        let response = request
             .send()
+            .instrument(span.clone())
             .await
             .context("product service unreachable")?;
         let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+        }
         anyhow::ensure!(status.is_success(), "product service answered {status}");
         let body: ListBody = response.json().await.context("unreadable product list")?;
         body.items
@@ -106,4 +120,21 @@ impl ProductCatalog for HttpProductCatalog {
         }
         self.fetch(ids).await.map_err(CatalogError::Unavailable)
     }
+}
+
+/// The client span of a catalogue call (HTTP semantic conventions); its context goes out in
+/// the request's `traceparent`, so that the product service's span is its child.
+fn client_span(url: &str) -> tracing::Span {
+    if !propagation::enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "GET",
+        otel.name = "GET",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = "GET",
+        url.full = %url,
+        http.response.status_code = tracing::field::Empty,
+    )
 }

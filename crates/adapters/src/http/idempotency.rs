@@ -131,6 +131,7 @@ impl Idempotency {
         let resource_id = match claim {
             Claim::Fresh { resource_id } => resource_id,
             Claim::Replay(stored) => {
+                crate::observe::idempotency_replay();
                 let mut response = rebuild(stored.status, &stored.headers, stored.body);
                 response.headers_mut().insert(
                     HeaderName::from_static("idempotent-replayed"),

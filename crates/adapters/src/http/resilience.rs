@@ -11,6 +11,7 @@
 //! front of this wrapper, so an order whose products are all cached is priced without a call.
 //! A cached price is at most one TTL old, and `product.updated` evicts it sooner.
 
+use crate::observe::BreakerGauge;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,7 +58,7 @@ impl Default for ResilienceOptions {
 /// A [`ProductCatalog`] with retries and a circuit breaker in front of another.
 pub struct ResilientCatalog<P> {
     inner: P,
-    breaker: StateMachine<Policy, ()>,
+    breaker: StateMachine<Policy, BreakerGauge>,
     retry: ExponentialBuilder,
 }
 
@@ -85,7 +86,10 @@ impl<P: ProductCatalog> ResilientCatalog<P> {
         ));
         Self {
             inner,
-            breaker: Config::new().failure_policy(policy).build(),
+            breaker: Config::new()
+                .failure_policy(policy)
+                .instrument(BreakerGauge::closed("product_catalog"))
+                .build(),
             retry: ExponentialBuilder::default()
                 .with_min_delay(options.first_backoff)
                 .with_max_times(options.retries)

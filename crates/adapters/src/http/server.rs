@@ -15,6 +15,7 @@ pub fn http_server<F>(
     http: &HttpSettings,
     readiness: super::health::Readiness,
     dead_letters: super::dead_letters::DeadLetterQueue,
+    metrics: super::observe::MetricsEndpoint,
     routes: F,
 ) -> anyhow::Result<actix_web::dev::Server>
 where
@@ -23,11 +24,17 @@ where
     use actix_web::{App, HttpServer, web};
     let readiness = web::Data::new(readiness);
     let dead_letters = web::Data::new(dead_letters);
+    let metrics = web::Data::new(metrics);
     let mut server = HttpServer::new(move || {
         let app = App::new()
+            .wrap(actix_web::middleware::from_fn(
+                super::observe::observe_request,
+            ))
             .configure(super::configure_extractors)
             .app_data(readiness.clone())
             .app_data(dead_letters.clone())
+            .app_data(metrics.clone())
+            .service(super::observe::metrics)
             .service(super::health::ready)
             .service(super::dead_letters::list_dead_letters)
             .service(super::dead_letters::replay_dead_letters)

@@ -25,6 +25,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use domain::MessageId;
+use ports::TraceContext;
+
+use crate::telemetry::propagation;
+
+/// The destination a publication names in its span: the bus is one exchange.
+const BUS: &str = "bus";
 use ports::messaging::Dispatch;
 use ports::{
     EventPublisher, HandleOutcome, InboundMessage, MessageHandler, OutboxMessage, PublishError,
@@ -49,10 +55,13 @@ struct Delivery {
     body: Vec<u8>,
     redelivered: bool,
     deliveries: u32,
+    /// The producer span's context (`traceparent`), as a broker message's header carries it.
+    trace: Option<TraceContext>,
     done: oneshot::Sender<()>,
 }
 
 struct Queue {
+    name: String,
     sender: mpsc::UnboundedSender<Delivery>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Delivery>>>,
     dead: Mutex<Vec<DeadLetter>>,
@@ -101,6 +110,7 @@ impl InProcessBus {
         topology.queues.entry(queue.to_owned()).or_insert_with(|| {
             let (sender, receiver) = mpsc::unbounded_channel();
             Arc::new(Queue {
+                name: queue.to_owned(),
                 sender,
                 receiver: Mutex::new(Some(receiver)),
                 dead: Mutex::new(Vec::new()),
@@ -161,6 +171,7 @@ impl InProcessBus {
         message_id: Option<MessageId>,
         routing_key: &str,
         body: &[u8],
+        trace: Option<&TraceContext>,
     ) -> Option<Vec<oneshot::Receiver<()>>> {
         let queues = self.routes(routing_key);
         if queues.is_empty() {
@@ -175,6 +186,7 @@ impl InProcessBus {
                 body: body.to_vec(),
                 redelivered: false,
                 deliveries: 0,
+                trace: trace.cloned(),
                 done,
             };
             // The receiver lives in the queue itself, so sending cannot fail while the bus exists.
@@ -193,7 +205,7 @@ impl InProcessBus {
         body: &[u8],
         message_id: Option<MessageId>,
     ) -> anyhow::Result<()> {
-        self.route(message_id, routing_key, body)
+        self.route(message_id, routing_key, body, None)
             .map(drop)
             .ok_or_else(|| anyhow::anyhow!("no queue is bound to `{routing_key}`"))
     }
@@ -268,18 +280,34 @@ async fn deliver(
     retry_delay: Duration,
     shutdown: CancellationToken,
 ) {
+    let spans: Vec<tracing::Span> = batch
+        .iter()
+        .map(|delivery| {
+            propagation::process_span(
+                "in-process",
+                &queue.name,
+                &delivery.routing_key,
+                delivery.message_id.map(|id| id.to_string()),
+                delivery.trace.as_ref().map(TraceContext::as_str),
+                None,
+            )
+        })
+        .collect();
     let inbound: Vec<InboundMessage> = batch
         .iter_mut()
-        .map(|delivery| {
+        .zip(&spans)
+        .map(|(delivery, span)| {
             delivery.deliveries += 1;
             InboundMessage {
                 message_id: delivery.message_id,
                 routing_key: delivery.routing_key.clone(),
                 body: delivery.body.clone(),
                 redelivered: delivery.redelivered,
+                trace: propagation::of(span),
             }
         })
         .collect();
+    let started = std::time::Instant::now();
     let mut outcomes = AssertUnwindSafe(handler.handle_batch(&inbound))
         .catch_unwind()
         .await
@@ -292,7 +320,11 @@ async fn deliver(
         outcomes =
             vec![HandleOutcome::Retry("no outcome from the handler".to_owned()); batch.len()];
     }
-    for (mut delivery, outcome) in batch.into_iter().zip(outcomes) {
+    let handling = started.elapsed();
+    for ((mut delivery, outcome), span) in batch.into_iter().zip(outcomes).zip(spans) {
+        let _entered = span.enter();
+        crate::observe::consumed(&queue.name, delivery.redelivered, &outcome, handling);
+        crate::observe::message_age(&queue.name, &delivery.body);
         let reason = match outcome {
             HandleOutcome::Ack => {
                 let _ = delivery.done.send(());
@@ -300,6 +332,7 @@ async fn deliver(
             }
             HandleOutcome::DeadLetter(reason) => reason,
             HandleOutcome::Retry(reason) if delivery.deliveries > queue.delivery_limit => {
+                crate::observe::retries_exhausted(&queue.name);
                 format!("delivery limit exceeded: {reason}")
             }
             HandleOutcome::Retry(reason) => {
@@ -336,7 +369,17 @@ impl EventPublisher for InProcessBus {
     async fn publish_batch(&self, messages: &[OutboxMessage]) -> Vec<Result<(), PublishError>> {
         let routed: Vec<Option<Vec<oneshot::Receiver<()>>>> = messages
             .iter()
-            .map(|m| self.route(Some(m.id), &m.routing_key, m.payload.as_bytes()))
+            .map(|m| {
+                let span = propagation::publish_span("in-process", BUS, m);
+                let _entered = span.enter();
+                let trace = propagation::of(&span);
+                self.route(
+                    Some(m.id),
+                    &m.routing_key,
+                    m.payload.as_bytes(),
+                    trace.as_ref(),
+                )
+            })
             .collect();
         let deadline = tokio::time::Instant::now() + self.confirm_timeout;
         let mut results = Vec::with_capacity(messages.len());

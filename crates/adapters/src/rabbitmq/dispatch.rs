@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
+use lapin::types::AMQPValue;
 use ports::messaging::{HandleOutcome, InboundMessage, MessageHandler};
 use tracing::Instrument;
 
@@ -16,6 +17,7 @@ use domain::MessageId;
 
 use super::Topology;
 use super::retry::{self, park, retries};
+use crate::telemetry::propagation;
 
 /// What settling a batch needs besides its deliveries: the handler, the topology (retry
 /// queues, delivery limit) and a channel in confirm mode for the retry copies.
@@ -30,8 +32,22 @@ impl Dispatcher {
     /// Hands `deliveries` to the handler and settles each. An error means a settlement could
     /// not be sent (the channel is gone); the broker then redelivers what was not settled.
     pub async fn run(self, deliveries: Vec<Delivery>) -> anyhow::Result<()> {
-        let messages: Vec<InboundMessage> = deliveries.iter().map(inbound).collect();
+        let queue = self.topology.queue.as_str();
+        let spans: Vec<tracing::Span> = deliveries.iter().map(|d| process_span(queue, d)).collect();
+        let messages: Vec<InboundMessage> = deliveries
+            .iter()
+            .zip(&spans)
+            .map(|(delivery, span)| InboundMessage {
+                trace: propagation::of(span),
+                ..inbound(delivery)
+            })
+            .collect();
         let span = tracing::info_span!("handle_batch", size = messages.len());
+        // The batch is its own operation; it links to each message it applies.
+        for message in &messages {
+            propagation::link(&span, message.trace.as_ref());
+        }
+        let started = std::time::Instant::now();
         // A panicking handler must not take the consumer down with it; the batch is retried
         // like any other failure, and dead-lettered by the delivery limit if it keeps panicking.
         let mut outcomes = AssertUnwindSafe(self.handler.handle_batch(&messages))
@@ -53,29 +69,25 @@ impl Dispatcher {
                 messages.len()
             ];
         }
+        let handling = started.elapsed();
         let mut failure = None;
-        for ((delivery, message), outcome) in deliveries.into_iter().zip(&messages).zip(outcomes) {
-            if let Err(error) = self.settle(delivery, message, outcome).await {
+        for (((delivery, message), outcome), span) in deliveries
+            .into_iter()
+            .zip(&messages)
+            .zip(outcomes)
+            .zip(spans)
+        {
+            crate::observe::consumed(queue, message.redelivered, &outcome, handling);
+            crate::observe::message_age(queue, &message.body);
+            record_outcome(&span, &outcome);
+            if let Err(error) = self.settle(delivery, outcome).instrument(span).await {
                 failure.get_or_insert(error);
             }
         }
         failure.map_or(Ok(()), Err)
     }
 
-    #[tracing::instrument(
-        skip_all,
-        fields(
-            routing_key = %message.routing_key,
-            message_id = message.message_id.map(|id| id.to_string()),
-            redelivered = message.redelivered,
-        )
-    )]
-    async fn settle(
-        &self,
-        delivery: Delivery,
-        message: &InboundMessage,
-        outcome: HandleOutcome,
-    ) -> anyhow::Result<()> {
+    async fn settle(&self, delivery: Delivery, outcome: HandleOutcome) -> anyhow::Result<()> {
         let settled = match outcome {
             HandleOutcome::Ack => {
                 crate::fault::crash_point("consumer.before_ack");
@@ -111,6 +123,7 @@ impl Dispatcher {
                     }
                     _ => {
                         tracing::warn!(%reason, retries = tries, "retries exhausted; dead-lettering message");
+                        crate::observe::retries_exhausted(&self.topology.queue);
                         delivery.reject(BasicRejectOptions { requeue: false }).await
                     }
                 }
@@ -139,6 +152,44 @@ pub(super) fn inbound(delivery: &Delivery) -> InboundMessage {
         routing_key: retry::routing_key(delivery),
         body: delivery.data.clone(),
         redelivered: delivery.redelivered || retries(delivery) > 0,
+        trace: None,
+    }
+}
+
+/// The consumer span of one delivery, the child of the producer's span whose context the
+/// message's `traceparent` header carries.
+fn process_span(queue: &str, delivery: &Delivery) -> tracing::Span {
+    if !propagation::enabled() {
+        return tracing::Span::none();
+    }
+    let text = |name| match retry::header(delivery, name) {
+        Some(AMQPValue::LongString(value)) => std::str::from_utf8(value.as_bytes()).ok(),
+        _ => None,
+    };
+    propagation::process_span(
+        "rabbitmq",
+        queue,
+        &retry::routing_key(delivery),
+        delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.to_string()),
+        text(propagation::TRACEPARENT),
+        text(propagation::TRACESTATE),
+    )
+}
+
+/// Notes on the delivery's span how it was settled; a dead letter is an error.
+fn record_outcome(span: &tracing::Span, outcome: &HandleOutcome) {
+    let (name, error) = match outcome {
+        HandleOutcome::Ack => ("ack", false),
+        HandleOutcome::Retry(_) => ("retry", false),
+        HandleOutcome::DeadLetter(_) => ("dead_letter", true),
+    };
+    span.record("messaging.outcome", name);
+    if error {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{
     BasicProperties, Channel, ChannelStatus, Confirmation, Connection, ConnectionStatus,
     PublisherConfirm,
@@ -23,9 +24,11 @@ use ports::events::OutboxMessage;
 use ports::messaging::{EventPublisher, PublishError};
 use tokio::sync::Mutex;
 use tokio::time::{Instant, timeout, timeout_at};
+use tracing::Instrument;
 
 use super::topology::declare_exchange_only;
 use super::{PERSISTENT, connect, redact_url, short};
+use crate::telemetry::propagation;
 
 /// How long a batch waits for the broker's confirmations, unless configured otherwise. Confirms
 /// normally arrive within milliseconds; seconds mean a stalled or overloaded broker, and the relay
@@ -207,13 +210,21 @@ impl RabbitMqPublisher {
         channel: &Channel,
         message: &OutboxMessage,
     ) -> anyhow::Result<PublisherConfirm> {
-        let properties = BasicProperties::default()
+        let span = propagation::publish_span("rabbitmq", &self.exchange, message);
+        let mut headers = FieldTable::default();
+        for (name, value) in propagation::headers_of(&span) {
+            headers.insert(name.into(), AMQPValue::LongString(value.into()));
+        }
+        let mut properties = BasicProperties::default()
             .with_message_id(short(&message.id.to_string())?)
             .with_type(short(&message.routing_key)?)
             .with_content_type("application/json".into())
             .with_delivery_mode(PERSISTENT)
             .with_timestamp(u64::try_from(message.occurred_at.timestamp()).unwrap_or_default())
             .with_app_id(short(&self.app_id)?);
+        if !headers.inner().is_empty() {
+            properties = properties.with_headers(headers);
+        }
         channel
             .basic_publish(
                 short(&self.exchange)?,
@@ -225,6 +236,7 @@ impl RabbitMqPublisher {
                 message.payload.as_bytes(),
                 properties,
             )
+            .instrument(span)
             .await
             .with_context(|| format!("failed to publish message {}", message.id))
     }

@@ -63,7 +63,7 @@ pub fn routing_key(delivery: &Delivery) -> String {
     }
 }
 
-fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
+pub(super) fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPValue> {
     delivery
         .properties
         .headers()

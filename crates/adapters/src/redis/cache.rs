@@ -39,7 +39,7 @@ pub struct RedisCache {
     prefix: Arc<str>,
     timeout: Duration,
     failures: Arc<AtomicU64>,
-    breaker: StateMachine<ConsecutiveFailures<Exponential>, ()>,
+    breaker: StateMachine<ConsecutiveFailures<Exponential>, crate::observe::BreakerGauge>,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -78,6 +78,7 @@ impl RedisCache {
                     3,
                     backoff::exponential(Duration::from_secs(1), Duration::from_secs(10)),
                 ))
+                .instrument(crate::observe::BreakerGauge::closed("redis"))
                 .build(),
         })
     }
@@ -159,10 +160,14 @@ impl Cache for RedisCache {
             Ok(values) if values.len() == keys.len() => values,
             Ok(_) => {
                 self.failed("mget", &anyhow::anyhow!("MGET answered the wrong count"));
+                ports::metrics::cache_lookups("redis", "bypass", keys.len());
                 vec![None; keys.len()]
             }
             Err(e) => {
+                // Redis down or its breaker open: the lookups go around the cache (the
+                // caller counts them as misses too).
                 self.failed("mget", &e);
+                ports::metrics::cache_lookups("redis", "bypass", keys.len());
                 vec![None; keys.len()]
             }
         }

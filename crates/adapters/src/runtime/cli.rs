@@ -40,12 +40,15 @@ pub async fn main<B: ServiceBinary>() -> anyhow::Result<()> {
         .unwrap_or_else(|| "serve".to_owned());
     match command.as_str() {
         "serve" => {
-            super::telemetry::init(B::NAME);
+            let telemetry = super::telemetry::init(B::NAME);
             crate::fault::init()?;
-            B::serve(B::load()?).await
+            let served = B::serve(B::load()?).await;
+            // The last spans (the shutdown's among them) leave before the process does.
+            tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+            served
         }
         "migrate" => {
-            super::telemetry::init(B::NAME);
+            let _telemetry = super::telemetry::init(B::NAME);
             B::migrate(B::load()?).await?;
             tracing::info!("migrations applied");
             Ok(())

@@ -13,6 +13,7 @@ use super::Background;
 use crate::http::dead_letters::DeadLetterQueue;
 use crate::http::health::{HealthCheck, HealthChecks};
 use crate::http::idempotency::Idempotency;
+use crate::http::observe::{DeadLetterSampler, MetricsEndpoint, OutboxSampler};
 use crate::settings::{HttpSettings, IdempotencySettings};
 use ports::idempotency::{IdempotencyStore, run_purger};
 use ports::relay::{RelayOptions, run_relay};
@@ -49,6 +50,8 @@ pub struct ServiceAdapters {
 /// How every service's shared parts are configured.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
+    /// The service's name: the `queue` label of its dead-letter gauge.
+    pub service: &'static str,
     /// The listener and the server.
     pub http: HttpSettings,
     /// The outbox relay.
@@ -90,7 +93,7 @@ impl ServiceAdapters {
         background.spawn(
             "outbox-relay",
             run_relay(
-                self.outbox,
+                self.outbox.clone(),
                 self.publisher,
                 self.signal,
                 config.relay.clone(),
@@ -108,12 +111,23 @@ impl ServiceAdapters {
             run_purger(self.idempotency.clone(), PURGE_EVERY, background.token()),
         );
         let idempotency = config.idempotency.policy(self.idempotency);
+        let metrics = MetricsEndpoint::new(vec![
+            Arc::new(OutboxSampler {
+                outbox: self.outbox.clone(),
+                service: config.service,
+            }),
+            Arc::new(DeadLetterSampler {
+                dead_letters: self.dead_letters.clone(),
+                queue: config.service.to_owned(),
+            }),
+        ]);
         let (listener, port) = crate::http::bind(&config.http)?;
         let server = crate::http::http_server(
             listener,
             &config.http,
             background.readiness(),
             DeadLetterQueue(self.dead_letters),
+            metrics,
             routes(HealthChecks(Arc::new(self.health)), idempotency),
         )?;
         Ok(Listening { port, server })

@@ -142,6 +142,7 @@ pub mod outbox {
         pub payload: String,
         pub occurred_at: DateTime,
         pub published_at: Option<DateTime>,
+        pub trace_parent: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

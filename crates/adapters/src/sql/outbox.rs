@@ -17,7 +17,7 @@ use super::{corrupt, store_err, to_naive, to_utc};
 use domain::MessageId;
 use ports::store::{OutboxBatch, OutboxStore};
 use ports::{Clock, SystemClock};
-use ports::{OutboxMessage, StoreError};
+use ports::{OutboxMessage, StoreError, TraceContext};
 use uuid::Uuid;
 
 /// The outbox table of one service's database.
@@ -84,6 +84,7 @@ fn message(row: outbox::Model) -> OutboxMessage {
         routing_key: row.routing_key,
         payload: row.payload,
         occurred_at: to_utc(row.occurred_at),
+        trace: row.trace_parent.as_deref().and_then(TraceContext::parse),
     }
 }
 
@@ -215,5 +216,17 @@ impl OutboxStore for SqlOutboxStore {
             .count(&self.db)
             .await
             .map_err(|e| store_err(e, "failed to count unpublished outbox rows"))
+    }
+
+    async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let oldest: Option<Option<chrono::NaiveDateTime>> = outbox::Entity::find()
+            .select_only()
+            .column_as(outbox::Column::OccurredAt.min(), "oldest")
+            .filter(outbox::Column::PublishedAt.is_null())
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(|e| store_err(e, "failed to read the oldest unpublished outbox row"))?;
+        Ok(oldest.flatten().map(to_utc))
     }
 }

@@ -200,6 +200,7 @@ fn outbox_row(message: &OutboxMessage) -> outbox::ActiveModel {
         payload: Set(message.payload.clone()),
         occurred_at: Set(to_naive(message.occurred_at)),
         published_at: Set(None),
+        trace_parent: Set(message.trace.as_ref().map(|t| t.as_str().to_owned())),
     }
 }
 

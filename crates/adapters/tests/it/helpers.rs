@@ -30,7 +30,7 @@ pub fn amqp_url() -> String {
 
 fn init_tracing() {
     if std::env::var_os("TEST_LOG").is_some() {
-        adapters::runtime::telemetry::init("amqp-tests");
+        std::mem::forget(adapters::runtime::telemetry::init("amqp-tests"));
     }
 }
 

@@ -50,7 +50,11 @@ impl<K: Cache> ProductCache<K> {
     /// `None` for a miss (an unreadable entry is a miss).
     pub async fn get(&self, id: ProductId) -> Option<Option<Product>> {
         let cached = self.cache.get_many(&[Self::key(id)]).await;
-        let value = cached.into_iter().next().flatten()?;
+        let Some(value) = cached.into_iter().next().flatten() else {
+            crate::metrics::cache_lookups("product", "miss", 1);
+            return None;
+        };
+        crate::metrics::cache_lookups("product", "hit", 1);
         let hit = serde_json::from_str::<CachedProduct>(&value)
             .ok()
             .and_then(|c| c.restore(id));

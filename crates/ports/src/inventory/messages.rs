@@ -90,5 +90,5 @@ impl<S: ProductStore, K: Cache> MessageHandler for ProductService<S, K> {
 fn reservation(message: &InboundMessage) -> Result<ReservationRequest, HandleOutcome> {
     let envelope = events::decode::<OrderCreatedV1>(&message.body)
         .map_err(|e| HandleOutcome::DeadLetter(e.to_string()))?;
-    ReservationRequest::parse(&envelope)
+    ReservationRequest::parse(&envelope, message.trace.clone())
 }

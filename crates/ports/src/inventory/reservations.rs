@@ -13,7 +13,9 @@ use super::service::ProductService;
 use crate::cache::Cache;
 use crate::events::{Envelope, OrderCancelledV1, OrderCreatedV1, OrderShippedV1};
 use crate::messaging::HandleOutcome;
+use crate::metrics;
 use crate::store::StoreError;
+use crate::trace::TraceContext;
 use domain::{
     MessageId, OrderId, ProductId, Quantity, RejectionReason, ReservationLine, plan_reservation,
 };
@@ -25,12 +27,17 @@ pub(super) struct ReservationRequest {
     message_id: MessageId,
     order_id: OrderId,
     lines: Vec<ReservationLine>,
+    /// The consumer span's context: the answer continues the order's trace.
+    trace: Option<TraceContext>,
 }
 
 impl ReservationRequest {
     /// Reads the request out of an `order.created`; a message no reservation can come from
     /// (no items, an impossible quantity) is dead-lettered.
-    pub(super) fn parse(envelope: &Envelope<OrderCreatedV1>) -> Result<Self, HandleOutcome> {
+    pub(super) fn parse(
+        envelope: &Envelope<OrderCreatedV1>,
+        trace: Option<TraceContext>,
+    ) -> Result<Self, HandleOutcome> {
         let order_id = envelope.data.order_id;
         let mut lines = Vec::with_capacity(envelope.data.items.len());
         for item in &envelope.data.items {
@@ -53,6 +60,7 @@ impl ReservationRequest {
             message_id: envelope.id,
             order_id,
             lines,
+            trace,
         })
     }
 }
@@ -151,6 +159,7 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         let mut taken: BTreeMap<ProductId, u32> = BTreeMap::new();
         let mut reserved = Vec::new();
         let mut answers = Vec::with_capacity(live.len());
+        let mut outcomes = Vec::with_capacity(live.len());
         for request in live {
             let order_id = request.order_id;
             match plan_reservation(&request.lines, &levels) {
@@ -160,7 +169,8 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
                         reserved.push((order_id, *line));
                     }
                     levels.extend(after);
-                    answers.push(qty_confirmed(order_id, now));
+                    answers.push(qty_confirmed(order_id, now).caused_by(request.trace.clone()));
+                    outcomes.push(None);
                     info!(%order_id, lines = request.lines.len(), "stock reserved");
                 }
                 Err(shortages) => {
@@ -169,7 +179,11 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
                     } else {
                         RejectionReason::InsufficientStock
                     };
-                    answers.push(qty_failed(order_id, reason, &shortages, now));
+                    answers.push(
+                        qty_failed(order_id, reason, &shortages, now)
+                            .caused_by(request.trace.clone()),
+                    );
+                    outcomes.push(Some(reason));
                     info!(%order_id, %reason, shortages = shortages.len(), "reservation refused");
                 }
             }
@@ -188,6 +202,12 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
             tx.enqueue(answer).await?;
         }
         tx.commit().await?;
+        for refusal in outcomes {
+            match refusal {
+                Some(reason) => metrics::count_rejection(metrics::RESERVATIONS_REFUSED, reason),
+                None => metrics::count(metrics::RESERVATIONS_APPLIED, 1),
+            }
+        }
         Ok(taken.into_iter().map(|(id, _)| id).collect())
     }
 
@@ -226,6 +246,9 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
             Vec::new()
         };
         tx.commit().await?;
+        if !touched.is_empty() {
+            metrics::count(metrics::RESERVATIONS_RELEASED, 1);
+        }
         Ok(touched)
     }
 

@@ -61,6 +61,7 @@ fn store_of(txs: Vec<MockInventoryTx>) -> MockProductStore {
 fn inbound<E: IntegrationEvent>(event: &E) -> InboundMessage {
     let msg = OutboxMessage::new(event, now());
     InboundMessage {
+        trace: None,
         message_id: Some(msg.id),
         routing_key: msg.routing_key,
         body: msg.payload.into_bytes(),

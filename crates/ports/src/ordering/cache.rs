@@ -78,6 +78,8 @@ impl<C: Cache, P: ProductCatalog> ProductCatalog for CachedCatalog<C, P> {
                 None => misses.push(*id),
             }
         }
+        crate::metrics::cache_lookups("catalog", "hit", ids.len() - misses.len());
+        crate::metrics::cache_lookups("catalog", "miss", misses.len());
         if misses.is_empty() {
             return Ok(found);
         }

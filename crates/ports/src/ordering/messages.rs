@@ -15,6 +15,7 @@ use crate::events::{
     keys,
 };
 use crate::messaging::{HandleOutcome, InboundMessage, MessageHandler};
+use crate::metrics;
 use crate::store::StoreError;
 
 /// Name under which the order service records handled messages in its inbox.
@@ -107,6 +108,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         let ids: Vec<OrderId> = fresh.iter().map(|a| a.order_id).collect();
         let mut orders = tx.load_all_for_update(&ids).await?.into_iter().peekable();
         let now = self.clock.now();
+        let mut applied = Vec::new();
         for answer in fresh {
             let order_id = answer.order_id;
             let Some(mut order) = orders.next_if(|o| o.id() == order_id) else {
@@ -138,6 +140,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                     )
                     .await?;
                     info!(%order_id, from = %transition.from, to = %transition.to, "order status changed");
+                    applied.push((answer.rejection, order.created_at()));
                 }
                 // Already in the target state: an idempotent no-op.
                 Err(invalid) if invalid.from == target => {}
@@ -149,6 +152,15 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             }
         }
         tx.commit().await?;
+        for (rejection, created_at) in applied {
+            match rejection {
+                Some(reason) => metrics::count_rejection(metrics::ORDERS_REJECTED, reason),
+                None => {
+                    metrics::count(metrics::ORDERS_CONFIRMED, 1);
+                    metrics::confirmation_latency((now - created_at).as_seconds_f64());
+                }
+            }
+        }
         Ok(Applied::All)
     }
 

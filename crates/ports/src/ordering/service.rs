@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use domain::{Currency, NewOrderItem, Order, OrderId, ProductId, validate_lines};
+use domain::{Currency, NewOrderItem, Order, OrderId, OrderStatus, ProductId, validate_lines};
 
 use super::events::{new_order, record};
 use super::ports::{
@@ -108,6 +108,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             }
             other => other?,
         }
+        crate::metrics::count(crate::metrics::ORDERS_PLACED, 1);
         info!(order_id = %order.id(), total = %order.total(), "order placed");
         Ok(order)
     }
@@ -196,6 +197,15 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         }
         record(tx.as_mut(), &mut order, &cause).await?;
         tx.commit().await?;
+        let fact = match order.status() {
+            OrderStatus::Cancelled => Some(crate::metrics::ORDERS_CANCELLED),
+            OrderStatus::Shipped => Some(crate::metrics::ORDERS_SHIPPED),
+            OrderStatus::Delivered => Some(crate::metrics::ORDERS_DELIVERED),
+            _ => None,
+        };
+        if let Some(fact) = fact {
+            crate::metrics::count(fact, 1);
+        }
         info!(from = %status, to = %order.status(), version = order.version(), "order changed");
         Ok(order)
     }

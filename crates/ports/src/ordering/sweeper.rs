@@ -73,6 +73,10 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
                 }
                 record(tx.as_mut(), &mut order, SWEEPER).await?;
                 tx.commit().await?;
+                crate::metrics::count_rejection(
+                    crate::metrics::ORDERS_REJECTED,
+                    RejectionReason::Timeout,
+                );
                 warn!(order_id = %id, "order rejected: the inventory did not answer in time");
                 report.timed_out.push(id);
             }

@@ -50,6 +50,7 @@ fn store_with(tx: MockOrderTx) -> MockOrderStore {
 fn confirmation(order_id: OrderId) -> InboundMessage {
     let msg = OutboxMessage::new(&OrderQtyConfirmedV1 { order_id }, SystemClock.now());
     InboundMessage {
+        trace: None,
         message_id: Some(msg.id),
         routing_key: keys::ORDER_QTY_CONFIRMED.to_owned(),
         body: msg.payload.into_bytes(),

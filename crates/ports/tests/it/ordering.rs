@@ -210,6 +210,7 @@ async fn a_malformed_or_unexpected_message_is_dead_lettered_untouched() {
     let shop = Shop::new(catalog, manual_clock()).await;
     let order = shop.place(vec![line(ids[0], 1)]).await;
     let malformed = InboundMessage {
+        trace: None,
         message_id: None,
         routing_key: "order.qty_confirmed".into(),
         body: b"{oops".to_vec(),

@@ -53,6 +53,7 @@ impl EventPublisher for Recorder {
 fn message(occurred_at: chrono::DateTime<chrono::Utc>) -> OutboxMessage {
     let id = MessageId::new();
     OutboxMessage {
+        trace: None,
         id,
         routing_key: "relay.test".to_owned(),
         payload: format!(r#"{{"id":"{id}"}}"#),

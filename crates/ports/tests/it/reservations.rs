@@ -202,6 +202,7 @@ async fn a_malformed_order_is_dead_lettered_and_changes_nothing() {
         let outcome = inventory
             .service
             .handle(&InboundMessage {
+                trace: None,
                 message_id: None,
                 routing_key: routing_key.into(),
                 body: b"{oops".to_vec(),

@@ -77,6 +77,7 @@ pub fn message<E: IntegrationEvent>(event: &E, clock: &ManualClock) -> OutboxMes
 pub async fn deliver(handler: &impl MessageHandler, msg: &OutboxMessage) -> HandleOutcome {
     handler
         .handle(&InboundMessage {
+            trace: None,
             message_id: Some(msg.id),
             routing_key: msg.routing_key.clone(),
             body: msg.payload.clone().into_bytes(),
@@ -113,6 +114,7 @@ pub async fn deliver_batch(
     let inbound: Vec<InboundMessage> = msgs
         .iter()
         .map(|msg| InboundMessage {
+            trace: None,
             message_id: Some(msg.id),
             routing_key: msg.routing_key.clone(),
             body: msg.payload.clone().into_bytes(),

@@ -143,6 +143,7 @@ pub async fn event_bus_contract<F: BusFixture + ?Sized>(fixture: &F) {
 fn message(key: &str, label: &str) -> OutboxMessage {
     let id = MessageId::new();
     OutboxMessage {
+        trace: None,
         id,
         routing_key: key.to_owned(),
         payload: format!(r#"{{"id":"{id}","label":"{label}"}}"#),

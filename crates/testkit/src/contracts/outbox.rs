@@ -139,6 +139,7 @@ pub async fn outbox_contract<F: OutboxFixture + ?Sized>(fixture: &F) {
 fn message(label: &str) -> OutboxMessage {
     let id = MessageId::new();
     OutboxMessage {
+        trace: None,
         id,
         routing_key: "contract.outbox".to_owned(),
         payload: format!(r#"{{"id":"{id}","label":"{label} ✓"}}"#),

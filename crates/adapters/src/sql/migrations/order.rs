@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::shared::{M0001Messaging, M0003Idempotency};
+use super::shared::{M0001Messaging, M0003Idempotency, M0006OutboxTrace};
 use super::ts;
 
 #[derive(DeriveIden)]
@@ -299,6 +299,7 @@ impl MigratorTrait for OrderMigrator {
             Box::new(M0003Idempotency),
             Box::new(M0004OrderShipping),
             Box::new(M0005OrderSweep),
+            Box::new(M0006OutboxTrace),
         ]
     }
 }

@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use super::shared::{M0001Messaging, M0003Idempotency};
+use super::shared::{M0001Messaging, M0003Idempotency, M0006OutboxTrace};
 use super::ts;
 
 #[derive(DeriveIden)]
@@ -242,6 +242,7 @@ impl MigratorTrait for ProductMigrator {
             Box::new(M0002Products),
             Box::new(M0003Idempotency),
             Box::new(M0004Inventory),
+            Box::new(M0006OutboxTrace),
         ]
     }
 }

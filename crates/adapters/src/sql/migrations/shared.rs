@@ -1,4 +1,5 @@
-//! The migrations both databases share: the outbox, the inbox and the idempotency keys.
+//! The migrations both databases share: the outbox (and its trace context), the inbox and the
+//! idempotency keys.
 
 use sea_orm_migration::prelude::*;
 
@@ -170,6 +171,42 @@ impl MigrationTrait for M0003Idempotency {
                     .table(IdempotencyKeys::Table)
                     .col(IdempotencyKeys::ExpiresAt)
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum OutboxTrace {
+    TraceParent,
+}
+
+/// The outbox keeps the W3C `traceparent` of what wrote each message, so that the relay's
+/// publication continues that request's or message's trace.
+#[derive(Debug)]
+pub struct M0006OutboxTrace;
+
+impl MigrationName for M0006OutboxTrace {
+    fn name(&self) -> &str {
+        "m0006_outbox_trace"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006OutboxTrace {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let width =
+            std::convert::TryFrom::try_from(ports::trace::MAX_TRACEPARENT_LEN).unwrap_or(128);
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Outbox::Table)
+                    .add_column(
+                        ColumnDef::new(OutboxTrace::TraceParent)
+                            .string_len(width)
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await
