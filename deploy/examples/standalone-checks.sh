@@ -35,6 +35,16 @@ echo "standalone: order API $order, product API $product"
 "$here/flow.sh" "$order" "$product"
 "$here/swagger-ui-check.sh" "$order" "$product"
 
+# The metrics after the flow, as Prometheus would scrape them, checked by its own linter.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "promtool is missing: install it (Debian: apt-get install prometheus)" >&2
+  exit 1
+fi
+for api in "$order" "$product"; do
+  curl -fsS "$api/metrics" | promtool check metrics
+  echo "promtool check metrics: $api/metrics OK"
+done
+
 kill -INT "$pid"
 if ! wait "$pid"; then
   cat "$out" >&2

@@ -22,9 +22,10 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer as _};
 
 pub mod logs;
 pub mod propagation;
@@ -101,13 +102,16 @@ pub fn init_with(service: &'static str, default: &str, export: &Export) -> Telem
         Ok(provider) => (provider, None),
         Err(e) => (None, Some(e)),
     };
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer(service)));
+    // `RUST_LOG` chooses the log lines only: the spans traced are those at `info` and above,
+    // whatever the logs show (a quiet `warn` must not turn tracing off).
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer(service))
+            .with_filter(LevelFilter::INFO)
+    });
     let installed = tracing_subscriber::registry()
-        .with(filter)
         .with(otel)
-        .with(logs::json_layer(provider.is_some()))
+        .with(logs::json_layer(provider.is_some()).with_filter(filter))
         .try_init()
         .is_ok();
     if !installed {

@@ -21,7 +21,6 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::trace::v1::{span, status};
 use prost::Message as _;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
@@ -102,9 +101,8 @@ impl OtlpReceiver {
     pub async fn start() -> anyhow::Result<Self> {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         let runtime = builder.worker_threads(1).enable_all().build()?;
-        let listener = runtime
-            .spawn(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
-            .await??;
+        let bind = TcpListener::bind((Ipv4Addr::LOCALHOST, 0));
+        let listener = runtime.spawn(bind).await??;
         let addr = listener.local_addr()?;
         let received = Shared::default();
         runtime.spawn(serve(listener, received.clone()));
@@ -175,22 +173,19 @@ fn lock(received: &Shared) -> MutexGuard<'_, Received> {
 }
 
 async fn serve(listener: TcpListener, received: Shared) {
-    // Connections are owned here rather than detached, so stopping this task closes them too:
-    // nothing outlives the receiver, not even an exporter's kept-alive connection.
-    let mut connections = JoinSet::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Usually out of file descriptors: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        while connections.try_join_next().is_some() {}
         let received = received.clone();
         let service = hyper::service::service_fn(move |req| handle(req, received.clone()));
         let io = hyper_util::rt::TokioIo::new(stream);
         let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
+        // Detached, yet the receiver's runtime takes them down with it, even kept-alive ones.
         // A client hanging up mid-request is its own problem, not the test's.
-        connections.spawn(async move { drop(conn.await) });
+        tokio::spawn(async move { drop(conn.await) });
     }
 }
 

@@ -323,6 +323,7 @@ async fn deliver(
     let handling = started.elapsed();
     for ((mut delivery, outcome), span) in batch.into_iter().zip(outcomes).zip(spans) {
         let _entered = span.enter();
+        propagation::record_outcome(&span, &outcome);
         crate::observe::consumed(&queue.name, delivery.redelivered, &outcome, handling);
         crate::observe::message_age(&queue.name, &delivery.body);
         let reason = match outcome {

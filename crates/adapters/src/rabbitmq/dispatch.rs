@@ -79,7 +79,7 @@ impl Dispatcher {
         {
             crate::observe::consumed(queue, message.redelivered, &outcome, handling);
             crate::observe::message_age(queue, &message.body);
-            record_outcome(&span, &outcome);
+            propagation::record_outcome(&span, &outcome);
             if let Err(error) = self.settle(delivery, outcome).instrument(span).await {
                 failure.get_or_insert(error);
             }
@@ -178,19 +178,6 @@ fn process_span(queue: &str, delivery: &Delivery) -> tracing::Span {
         text(propagation::TRACEPARENT),
         text(propagation::TRACESTATE),
     )
-}
-
-/// Notes on the delivery's span how it was settled; a dead letter is an error.
-fn record_outcome(span: &tracing::Span, outcome: &HandleOutcome) {
-    let (name, error) = match outcome {
-        HandleOutcome::Ack => ("ack", false),
-        HandleOutcome::Retry(_) => ("retry", false),
-        HandleOutcome::DeadLetter(_) => ("dead_letter", true),
-    };
-    span.record("messaging.outcome", name);
-    if error {
-        span.record("otel.status_code", "ERROR");
-    }
 }
 
 #[cfg(test)]

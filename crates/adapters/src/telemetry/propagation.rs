@@ -158,3 +158,16 @@ pub fn link(span: &tracing::Span, trace: Option<&TraceContext>) {
         span.add_link(span_context);
     }
 }
+
+/// Notes on the delivery's span how it was settled; a dead letter is an error.
+pub fn record_outcome(span: &Span, outcome: &ports::HandleOutcome) {
+    let (name, error) = match outcome {
+        ports::HandleOutcome::Ack => ("ack", false),
+        ports::HandleOutcome::Retry(_) => ("retry", false),
+        ports::HandleOutcome::DeadLetter(_) => ("dead_letter", true),
+    };
+    span.record("messaging.outcome", name);
+    if error {
+        span.record("otel.status_code", "ERROR");
+    }
+}
