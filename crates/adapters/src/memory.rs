@@ -61,6 +61,11 @@ impl BusQueue {
         self
     }
 
+    /// The queue's name.
+    pub fn name(&self) -> &'static str {
+        self.queue
+    }
+
     /// The queue's dead letters, for the admin endpoints.
     pub fn dead_letters(&self) -> InProcessDeadLetters {
         InProcessDeadLetters::new(self.bus.clone(), self.queue)

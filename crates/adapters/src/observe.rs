@@ -52,6 +52,14 @@ pub const IDEMPOTENCY_REPLAYS: &str = "idempotency_replays_total";
 /// Pending orders older than the confirmation deadline.
 pub const ORDERS_PENDING_PAST_DEADLINE: &str = "orders_pending_past_deadline";
 
+/// Something `/metrics` reads before it renders: gauges of stored or remote state (the
+/// outbox, the queues, the pool), read when scraped rather than kept up to date.
+#[async_trait::async_trait]
+pub trait Sampler: Send + Sync + 'static {
+    /// Sets its gauges; a failure leaves them at their last values.
+    async fn sample(&self);
+}
+
 /// Latency buckets (seconds): 1 ms to 10 s, dense where a healthy request or message lands.
 const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -290,11 +298,11 @@ pub fn breaker(breaker: &'static str, state: BreakerState) {
     metrics::gauge!(BREAKER_STATE, "breaker" => breaker).set(f64::from(state as u8));
 }
 
-/// Sets the pool gauges.
-pub fn pool(in_use: u32, idle: u32, max: u32) {
-    metrics::gauge!(POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
-    metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
-    metrics::gauge!(POOL_MAX).set(f64::from(max));
+/// Sets the gauges of `pool` (`order`, `product`, `order-readers`...).
+pub fn pool(pool: &'static str, in_use: u32, idle: u32, max: u32) {
+    metrics::gauge!(POOL_CONNECTIONS, "pool" => pool, "state" => "in_use").set(f64::from(in_use));
+    metrics::gauge!(POOL_CONNECTIONS, "pool" => pool, "state" => "idle").set(f64::from(idle));
+    metrics::gauge!(POOL_MAX, "pool" => pool).set(f64::from(max));
 }
 
 /// Records a request answered 503 for want of a pooled connection.

@@ -14,6 +14,7 @@
 //!   manual ack after the handler returned.
 //! - [`retry`]: the retry queues a transiently failing message waits in, off the work queue.
 //! - [`dead_letters`]: [`RabbitMqDeadLetters`], peeking at and replaying a service's `.dlq`.
+//! - [`depths`]: the work and dead-letter queues' depths, read for `/metrics`.
 //! - [`messaging`]: [`RabbitMqMessaging`], everything one service needs from the broker, and
 //!   [`RabbitMqSource`], its queue as a [`ports::MessageSource`].
 //! - this file: connecting, plus small helpers for tests and operations (queue depths, fetching
@@ -31,6 +32,7 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProper
 mod backoff;
 pub mod consumer;
 pub mod dead_letters;
+pub mod depths;
 mod dispatch;
 pub mod messaging;
 pub mod publisher;

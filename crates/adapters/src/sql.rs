@@ -300,6 +300,9 @@ fn is_transient(e: &DbErr) -> bool {
 const MYSQL_TRANSIENT: [u16; 5] = [1040, 1053, 1205, 1213, 1927];
 
 pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
+    if matches!(e, DbErr::ConnectionAcquire(_)) {
+        crate::observe::pool_acquire_timeout();
+    }
     if is_transient(&e) {
         StoreError::Unavailable(anyhow::Error::new(e).context(what))
     } else {
@@ -317,6 +320,42 @@ pub(crate) fn to_utc(at: NaiveDateTime) -> DateTime<Utc> {
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Unknown(anyhow::anyhow!("corrupt row: {what}"))
+}
+
+/// The `db_pool_*` gauges of one pool, read at scrape.
+#[derive(Debug, Clone)]
+pub struct PoolSampler {
+    /// The pool.
+    pub db: DatabaseConnection,
+    /// Its `pool` label (`order`, `product`, `order-readers`...).
+    pub name: &'static str,
+}
+
+#[async_trait::async_trait]
+impl crate::observe::Sampler for PoolSampler {
+    async fn sample(&self) {
+        let (size, idle, max) = match self.db.get_database_backend() {
+            sea_orm::DbBackend::MySql => {
+                let pool = self.db.get_mysql_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            sea_orm::DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => return,
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        crate::observe::pool(self.name, size.saturating_sub(idle), idle, max);
+    }
 }
 
 /// The pool's acquire timeout: how long a caller waits at most for a connection.

@@ -129,6 +129,16 @@ async fn one_trace_per_order(receiver: &OtlpReceiver, sys: &TestSystem, distribu
         Some(answer.span_id.as_str())
     );
     assert_eq!(confirming.attributes["messaging.outcome"], "ack");
+
+    // For the README's picture (deploy/observability/trace-view renders it).
+    write_trace(
+        &trace,
+        if distributed {
+            "distributed"
+        } else {
+            "standalone"
+        },
+    );
 }
 
 /// The `POST /orders` server span of a trace not seen before this order whose messages went
@@ -279,6 +289,33 @@ async fn counters_move_by_what_happened(sys: &TestSystem) {
         moved("http_server_request_duration_seconds_count", &routed),
         5.0
     );
+    // The gauges read at scrape: nothing waits, the pools are there.
+    assert_eq!(sample(&after, "orders_pending_past_deadline", &[]), 0.0);
+    assert!(sample(&after, "db_pool_max_connections", &[("pool", "order")]) >= 1.0);
+    // Each service reads its own gauges when its `/metrics` is scraped.
+    let product_side = sys.get(&sys.product.base_url, "/metrics").await.text;
+    assert!(
+        sample(
+            &product_side,
+            "db_pool_max_connections",
+            &[("pool", "product")]
+        ) >= 1.0
+    );
+    assert!(product_side.contains("outbox_backlog_messages{service=\"product-service\"}"));
+    for (gauge, labelled) in [
+        ("outbox_backlog_messages", "service=\"order-service\""),
+        ("dead_letter_queue_messages", "queue=\""),
+        ("queue_ready_messages", "queue=\""),
+    ] {
+        let series = format!("{gauge}{{{labelled}");
+        assert!(after.contains(&series), "{series} is exposed:\n{after}");
+    }
+    for line in after
+        .lines()
+        .filter(|l| l.starts_with("dead_letter_queue_messages"))
+    {
+        assert!(line.ends_with(" 0"), "no dead letters: {line}");
+    }
     for metric in [
         "orders_placed_total",
         "outbox_backlog_messages",
@@ -304,4 +341,30 @@ async fn orders_go_through_without_a_collector(sys: &TestSystem) {
     for id in ids {
         assert_eq!(sys.wait_settled(&id, PATIENCE).await["status"], "confirmed");
     }
+}
+
+/// Writes `trace` as JSON to `target/observability/trace-{label}.json`.
+fn write_trace(trace: &[&ReceivedSpan], label: &str) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/observability");
+    std::fs::create_dir_all(dir).unwrap();
+    let spans: Vec<serde_json::Value> = trace
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "service_name": s.service_name,
+                "trace_id": s.trace_id,
+                "span_id": s.span_id,
+                "parent_span_id": s.parent_span_id,
+                "name": s.name,
+                "kind": format!("{:?}", s.kind),
+                "attributes": s.attributes,
+                "links": s.links,
+                "status_error": s.status_error,
+                "start_unix_nanos": s.start_unix_nanos,
+                "end_unix_nanos": s.end_unix_nanos,
+            })
+        })
+        .collect();
+    let json = serde_json::to_string_pretty(&spans).unwrap();
+    std::fs::write(format!("{dir}/trace-{label}.json"), json).unwrap();
 }

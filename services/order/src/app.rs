@@ -63,7 +63,12 @@ pub fn build(
     background.spawn("stuck-order-sweeper", async move {
         sweeper.run_sweeper(options, token).await
     });
-    let listening = adapters.shared.start(
+    let mut shared = adapters.shared;
+    shared.samplers.push(Arc::new(PendingPastDeadline {
+        orders: orders.clone(),
+        deadline: config.sweeper.pending_deadline,
+    }));
+    let listening = shared.start(
         orders.clone(),
         &config.shared,
         background,
@@ -102,5 +107,20 @@ fn routes(
             .service(
                 SwaggerUi::new("/swagger-ui/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
             );
+    }
+}
+
+/// `orders_pending_past_deadline`, read at scrape: orders the sweeper will have to nudge.
+struct PendingPastDeadline {
+    orders: Arc<Orders>,
+    deadline: std::time::Duration,
+}
+
+#[async_trait::async_trait]
+impl adapters::observe::Sampler for PendingPastDeadline {
+    async fn sample(&self) {
+        if let Ok(count) = self.orders.pending_past(self.deadline).await {
+            adapters::observe::pending_past_deadline(count);
+        }
     }
 }

@@ -41,9 +41,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             publisher: messaging.publisher,
             source: Arc::new(messaging.source),
             dead_letters: messaging.dead_letters,
-            idempotency: Arc::new(SqlIdempotencyStore::new(conn).with_clock(clock.clone())),
+            idempotency: Arc::new(SqlIdempotencyStore::new(conn.clone()).with_clock(clock.clone())),
             health,
             clock,
+            samplers: vec![
+                messaging.depths,
+                Arc::new(sql::PoolSampler {
+                    db: conn,
+                    name: "product",
+                }),
+            ],
         },
     };
     let config = ProductConfig {

@@ -19,7 +19,9 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::DatabaseConnection;
 
+use adapters::http::observe::DeadLetterSampler;
 use adapters::memory::{BusQueue, InProcessBus, LocalProductCatalog, MemoryCache};
+use adapters::observe::Sampler;
 use adapters::runtime::{Background, ServiceAdapters, ServiceOptions};
 use adapters::settings::{DatabaseSettings, HttpSettings};
 use adapters::sql::{
@@ -30,7 +32,7 @@ use domain::Currency;
 use order_service::{OrderAdapters, OrderConfig};
 use ports::inventory::CachePolicy;
 use ports::ordering::CachedCatalog;
-use ports::{Clock, OutboxSignal, SystemClock};
+use ports::{Clock, DeadLetters, OutboxSignal, SystemClock};
 use product_service::{ProductAdapters, ProductConfig};
 
 pub use settings::Settings;
@@ -144,19 +146,34 @@ impl Standalone {
         background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
 
         // Each service on its own database, both on the bus.
-        let shared =
-            |db: &DatabaseConnection, signal: &OutboxSignal, queue: BusQueue| ServiceAdapters {
+        let shared = |db: &DatabaseConnection,
+                      signal: &OutboxSignal,
+                      queue: BusQueue,
+                      pools: [(&'static str, Option<DatabaseConnection>); 2]| {
+            let dead_letters: Arc<dyn DeadLetters> = Arc::new(queue.dead_letters());
+            let mut samplers: Vec<Arc<dyn Sampler>> = vec![Arc::new(DeadLetterSampler {
+                dead_letters: dead_letters.clone(),
+                queue: queue.name().to_owned(),
+            })];
+            for (name, pool) in pools {
+                if let Some(db) = pool {
+                    samplers.push(Arc::new(sql::PoolSampler { db, name }));
+                }
+            }
+            ServiceAdapters {
                 outbox: Arc::new(SqlOutboxStore::new(db.clone()).with_clock(clock.clone())),
                 signal: signal.clone(),
                 publisher: Arc::new(bus.clone()),
-                dead_letters: Arc::new(queue.dead_letters()),
+                dead_letters,
                 source: Arc::new(queue),
                 idempotency: Arc::new(
                     SqlIdempotencyStore::new(db.clone()).with_clock(clock.clone()),
                 ),
                 health: vec![sql::health_check(db)],
                 clock: clock.clone(),
-            };
+                samplers,
+            }
+        };
         let options = |port, service| ServiceOptions {
             service,
             http: http(port),
@@ -169,10 +186,18 @@ impl Standalone {
         let product = product_service::build(
             ProductAdapters {
                 store: SqlProductStore::new(product_db.clone(), product_signal.clone())
-                    .with_readers(product_readers)
+                    .with_readers(product_readers.clone())
                     .with_clock(clock.clone()),
                 cache: Arc::new(product_cache.clone()),
-                shared: shared(&product_db, &product_signal, product_queue),
+                shared: shared(
+                    &product_db,
+                    &product_signal,
+                    product_queue,
+                    [
+                        ("product", Some(product_db.clone())),
+                        ("product-readers", Some(product_readers)),
+                    ],
+                ),
             },
             &ProductConfig {
                 currency,
@@ -185,7 +210,7 @@ impl Standalone {
         let order = order_service::build(
             OrderAdapters {
                 store: SqlOrderStore::new(order_db.clone(), order_signal.clone())
-                    .with_readers(order_readers)
+                    .with_readers(order_readers.clone())
                     .with_clock(clock.clone()),
                 catalog: Arc::new(CachedCatalog::new(
                     MemoryCache::new(settings.cache.capacity),
@@ -193,7 +218,15 @@ impl Standalone {
                     cache.ttl,
                     cache.negative_ttl,
                 )),
-                shared: shared(&order_db, &order_signal, order_queue),
+                shared: shared(
+                    &order_db,
+                    &order_signal,
+                    order_queue,
+                    [
+                        ("order", Some(order_db.clone())),
+                        ("order-readers", Some(order_readers)),
+                    ],
+                ),
             },
             &OrderConfig {
                 currency,

@@ -13,7 +13,7 @@ use ports::DeadLetters;
 use ports::store::OutboxStore;
 use tracing::Instrument;
 
-use crate::observe;
+use crate::observe::{self, Sampler};
 use crate::telemetry::propagation;
 
 /// The middleware: a server span around the request when traces are exported, and the
@@ -68,13 +68,6 @@ fn server_span(request: &ServiceRequest, method: &str, route: &str) -> tracing::
         header(propagation::TRACESTATE),
     );
     span
-}
-
-/// Something `/metrics` reads before it renders: gauges of stored state.
-#[async_trait]
-pub trait Sampler: Send + Sync + 'static {
-    /// Sets its gauges; a failure leaves them at their last values.
-    async fn sample(&self);
 }
 
 /// What `GET /metrics` renders: the process's recorder and the samplers of the service.

@@ -22,6 +22,8 @@ pub struct RabbitMqMessaging {
     pub source: RabbitMqSource,
     /// The service's dead-letter queue, for the admin endpoints.
     pub dead_letters: Arc<RabbitMqDeadLetters>,
+    /// The depths of its queues, for `/metrics`.
+    pub depths: Arc<super::depths::QueueDepths>,
 }
 
 impl RabbitMqMessaging {
@@ -63,6 +65,10 @@ impl RabbitMqMessaging {
             settings.url.clone(),
             topology.clone(),
         ));
+        let depths = Arc::new(super::depths::QueueDepths::new(
+            settings.url.clone(),
+            topology.clone(),
+        ));
         let source = RabbitMqSource {
             url: settings.url.clone(),
             service,
@@ -74,6 +80,7 @@ impl RabbitMqMessaging {
             publisher,
             source,
             dead_letters,
+            depths,
         }
     }
 }

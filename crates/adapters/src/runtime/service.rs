@@ -13,7 +13,8 @@ use super::Background;
 use crate::http::dead_letters::DeadLetterQueue;
 use crate::http::health::{HealthCheck, HealthChecks};
 use crate::http::idempotency::Idempotency;
-use crate::http::observe::{DeadLetterSampler, MetricsEndpoint, OutboxSampler};
+use crate::http::observe::{MetricsEndpoint, OutboxSampler};
+use crate::observe::Sampler;
 use crate::settings::{HttpSettings, IdempotencySettings};
 use ports::idempotency::{IdempotencyStore, run_purger};
 use ports::relay::{RelayOptions, run_relay};
@@ -45,12 +46,14 @@ pub struct ServiceAdapters {
     pub health: Vec<HealthCheck>,
     /// The time.
     pub clock: Arc<dyn Clock>,
+    /// What `/metrics` reads besides the outbox: the pool, the queues, the service's own.
+    pub samplers: Vec<Arc<dyn Sampler>>,
 }
 
 /// How every service's shared parts are configured.
 #[derive(Debug, Clone)]
 pub struct ServiceOptions {
-    /// The service's name: the `queue` label of its dead-letter gauge.
+    /// The service's name: the `service` label of its outbox gauges.
     pub service: &'static str,
     /// The listener and the server.
     pub http: HttpSettings,
@@ -111,16 +114,12 @@ impl ServiceAdapters {
             run_purger(self.idempotency.clone(), PURGE_EVERY, background.token()),
         );
         let idempotency = config.idempotency.policy(self.idempotency);
-        let metrics = MetricsEndpoint::new(vec![
-            Arc::new(OutboxSampler {
-                outbox: self.outbox.clone(),
-                service: config.service,
-            }),
-            Arc::new(DeadLetterSampler {
-                dead_letters: self.dead_letters.clone(),
-                queue: config.service.to_owned(),
-            }),
-        ]);
+        let mut samplers: Vec<Arc<dyn Sampler>> = vec![Arc::new(OutboxSampler {
+            outbox: self.outbox.clone(),
+            service: config.service,
+        })];
+        samplers.extend(self.samplers);
+        let metrics = MetricsEndpoint::new(samplers);
         let (listener, port) = crate::http::bind(&config.http)?;
         let server = crate::http::http_server(
             listener,

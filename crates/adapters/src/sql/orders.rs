@@ -11,7 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 use super::entities::orders;
@@ -242,5 +245,14 @@ impl OrderStore for SqlOrderStore {
             .into_iter()
             .map(|(id, n)| (OrderId::from_uuid(id), u32::try_from(n).unwrap_or(0)))
             .collect())
+    }
+
+    async fn count_pending_before(&self, placed_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        orders::Entity::find()
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .filter(orders::Column::CreatedAt.lt(to_naive(placed_before)))
+            .count(&self.readers)
+            .await
+            .map_err(|e| store_err(e, "failed to count pending orders"))
     }
 }

@@ -125,6 +125,8 @@ pub trait OrderStore: Send + Sync + 'static {
         placed_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<(OrderId, u32)>, StoreError>;
+    /// How many orders are still `pending` that were placed before `placed_before`.
+    async fn count_pending_before(&self, placed_before: DateTime<Utc>) -> Result<u64, StoreError>;
 }
 
 /// What the order service needs to know about a product to price a line.

@@ -35,6 +35,15 @@ pub struct SweeperOptions {
 }
 
 impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
+    /// How many orders are `pending` longer than `deadline` (what the sweeper acts on): an
+    /// operator's signal that confirmations are not coming back.
+    pub async fn pending_past(&self, deadline: Duration) -> Result<u64, StoreError> {
+        let deadline = chrono::Duration::from_std(deadline).unwrap_or(chrono::Duration::MAX);
+        self.store
+            .count_pending_before(self.clock.now() - deadline)
+            .await
+    }
+
     /// Finds orders `pending` past `deadline` and nudges them: `order.created` goes out again
     /// (the same message) up to `max_reemits` times, one more `deadline` apart; after that the
     /// order is rejected with reason `timeout` and `order.cancelled` is emitted, so that a late

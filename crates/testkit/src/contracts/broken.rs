@@ -64,6 +64,13 @@ impl OrderStore for ForgetfulInbox {
     ) -> Result<Vec<(OrderId, u32)>, StoreError> {
         self.0.stuck_pending(placed_before, limit).await
     }
+
+    async fn count_pending_before(
+        &self,
+        placed_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError> {
+        self.0.count_pending_before(placed_before).await
+    }
 }
 
 #[async_trait]
