@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::api::{self, Apis};
 use crate::ceilings::Ceilings;
+use crate::collector_down;
 use crate::db::PendingProbe;
 use crate::plan::{Env, Plan};
 use crate::process::{Service, free_port};
@@ -19,7 +20,13 @@ pub const HOT_STOCK: u64 = 1_000_000_000;
 /// Stock of each of the many products.
 pub const MANY_STOCK: u64 = 1_000_000;
 
-fn settings(env: &Env, service: &str, database: &str, port: u16) -> Vec<(String, String)> {
+fn settings(
+    env: &Env,
+    service: &str,
+    database: &str,
+    port: u16,
+    namespace: &str,
+) -> Vec<(String, String)> {
     [
         ("RUST_LOG", "warn".to_owned()),
         ("APP__HTTP__HOST", "127.0.0.1".to_owned()),
@@ -30,16 +37,106 @@ fn settings(env: &Env, service: &str, database: &str, port: u16) -> Vec<(String,
             format!("{}/{database}", env.mysql_url),
         ),
         ("APP__REDIS__URL", env.redis_url.clone()),
-        (
-            "APP__REDIS__KEY_PREFIX",
-            format!("bench{}:{service}:", env.run_id),
-        ),
+        ("APP__REDIS__KEY_PREFIX", format!("{namespace}:{service}:")),
         ("APP__AMQP__URL", env.amqp_url.clone()),
-        ("APP__AMQP__PREFIX", format!("bench{}.", env.run_id)),
+        ("APP__AMQP__PREFIX", format!("{namespace}.")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect()
+}
+
+/// `base` with the settings of `extra` added, replacing those of the same name.
+fn overridden(
+    mut base: Vec<(String, String)>,
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
+    base.retain(|(k, _)| extra.iter().all(|(e, _)| e != k));
+    base.extend(extra.iter().cloned());
+    base
+}
+
+/// Both services, started on databases, key and queue prefixes of their own.
+#[derive(Debug)]
+pub struct Pair {
+    /// `order-service`.
+    pub order: Service,
+    /// `product-service`.
+    pub product: Service,
+    /// Their APIs.
+    pub apis: Apis,
+    /// The order service's database name.
+    pub order_db: String,
+}
+
+impl Pair {
+    /// Starts product-service, then order-service pointing at it, and waits until both are
+    /// ready. A non-empty `tag` keeps this start's databases, Redis keys, RabbitMQ names and
+    /// logs apart from the run's first start, so that nothing left by one weighs on the
+    /// other's figures; `extra` is added to (or replaces in) both environments.
+    pub async fn start(
+        env: &Env,
+        http: &reqwest::Client,
+        tag: &str,
+        extra: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        let suffix = |sep: &str| {
+            if tag.is_empty() {
+                String::new()
+            } else {
+                format!("{sep}{tag}")
+            }
+        };
+        let namespace = format!("bench{}{}", env.run_id, suffix(""));
+        let (order_port, product_port) = (free_port()?, free_port()?);
+        let order_db = env.database(&format!("order{}", suffix("_")));
+        let product_env = settings(
+            env,
+            "product-service",
+            &env.database(&format!("product{}", suffix("_"))),
+            product_port,
+            &namespace,
+        );
+        let mut product = Service::start(
+            "product-service",
+            &env.bin("product-service"),
+            &["serve"],
+            &overridden(product_env, extra),
+            env.log(&format!("product-service{}", suffix("-"))),
+        )?;
+        let product_url = format!("http://127.0.0.1:{product_port}");
+        product
+            .wait_ready(http, &format!("{product_url}/health/ready"))
+            .await?;
+        let mut order_env = settings(env, "order-service", &order_db, order_port, &namespace);
+        order_env.push(("APP__PRODUCT_SERVICE__URL".to_owned(), product_url.clone()));
+        let mut order = Service::start(
+            "order-service",
+            &env.bin("order-service"),
+            &["serve"],
+            &overridden(order_env, extra),
+            env.log(&format!("order-service{}", suffix("-"))),
+        )?;
+        let apis = Apis {
+            order: format!("http://127.0.0.1:{order_port}"),
+            product: product_url,
+        };
+        order
+            .wait_ready(http, &format!("{}/health/ready", apis.order))
+            .await?;
+        Ok(Self {
+            order,
+            product,
+            apis,
+            order_db,
+        })
+    }
+
+    /// Stops both, the order service first (it calls the product service).
+    pub async fn stop(self) {
+        self.order.stop().await;
+        self.product.stop().await;
+    }
 }
 
 /// The opaque cursor the order API hands out after the order `id` (see
@@ -48,7 +145,8 @@ fn cursor_after(id: uuid::Uuid) -> String {
     URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
 }
 
-/// Starts both services, runs every step against them and stops them.
+/// Starts both services, runs every step against them and stops them; then the same order
+/// load with tracing on and the collector down, on a second start.
 pub async fn run(
     env: &Env,
     plan: &Plan,
@@ -56,54 +154,23 @@ pub async fn run(
     ceilings: &Ceilings,
 ) -> anyhow::Result<()> {
     let http = api::client()?;
-    let (order_port, product_port) = (free_port()?, free_port()?);
-    let order_db = env.database("order");
-    let mut product = Service::start(
-        "product-service",
-        &env.bin("product-service"),
-        &["serve"],
-        &settings(
-            env,
-            "product-service",
-            &env.database("product"),
-            product_port,
-        ),
-        env.log("product-service"),
-    )?;
-    let product_url = format!("http://127.0.0.1:{product_port}");
-    product
-        .wait_ready(&http, &format!("{product_url}/health/ready"))
-        .await?;
-    let mut order_env = settings(env, "order-service", &order_db, order_port);
-    order_env.push(("APP__PRODUCT_SERVICE__URL".to_owned(), product_url.clone()));
-    let mut order = Service::start(
-        "order-service",
-        &env.bin("order-service"),
-        &["serve"],
-        &order_env,
-        env.log("order-service"),
-    )?;
-    let apis = Apis {
-        order: format!("http://127.0.0.1:{order_port}"),
-        product: product_url,
-    };
-    order
-        .wait_ready(&http, &format!("{}/health/ready", apis.order))
-        .await?;
+    let pair = Pair::start(env, &http, "", &[]).await?;
     let result = steps_of(
         env,
         plan,
         report,
         ceilings,
         &http,
-        apis,
-        &order_db,
-        [&order, &product],
+        pair.apis.clone(),
+        &pair.order_db,
+        [&pair.order, &pair.product],
     )
     .await;
-    order.stop().await;
-    product.stop().await;
-    result
+    pair.stop().await;
+    result?;
+    // After everything else and with the first services stopped, so that they take no share
+    // of the cores and no earlier figure is measured next to a traced process.
+    collector_down::run(env, plan, report, &http).await
 }
 
 #[allow(

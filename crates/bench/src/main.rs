@@ -20,11 +20,13 @@
 //! - `plan`: smoke or full, durations, paths. `report`: the table.
 //! - `load`: closed and open loops; `stats`: counts and histograms.
 //! - `process`: service processes, memory; `api`: the HTTP calls; `db`: pending counts.
-//! - `ceilings`, `distributed`, `standalone`, `steps`, `orders`, `reads`: what is measured.
+//! - `ceilings`, `distributed`, `collector_down`, `standalone`, `steps`, `orders`, `reads`:
+//!   what is measured.
 //! - `seed`: the bulk loader.
 
 mod api;
 mod ceilings;
+mod collector_down;
 mod db;
 mod distributed;
 mod load;

@@ -18,6 +18,13 @@ pub const WRITE_CLIENTS: usize = 32;
 pub const READ_CLIENTS: usize = 64;
 /// Clients of the listing closed loops.
 pub const LIST_CLIENTS: usize = 16;
+/// The label of the `POST /orders` closed loop on one product.
+pub const HOT_PRODUCT: &str = "1 hot product";
+
+/// The measure of a `POST /orders` closed loop on the products `label` names.
+pub fn post_orders_measure(label: &str) -> String {
+    format!("POST /orders, c={WRITE_CLIENTS}, {label}")
+}
 
 /// One composition under test.
 #[derive(Debug)]
@@ -97,10 +104,10 @@ pub async fn order_loads(
     let mut ids = Vec::new();
     let many_label = format!("{} products", many.len());
     for (label, products) in [
-        ("1 hot product", std::slice::from_ref(hot)),
+        (HOT_PRODUCT, std::slice::from_ref(hot)),
         (many_label.as_str(), many),
     ] {
-        let measure = format!("POST /orders, c={WRITE_CLIENTS}, {label}");
+        let measure = post_orders_measure(label);
         let run = closed_orders(
             &target.apis,
             http,
