@@ -22,7 +22,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::filter::LevelFilter;
+use tracing::Level;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer as _};
@@ -103,11 +104,20 @@ pub fn init_with(service: &'static str, default: &str, export: &Export) -> Telem
         Err(e) => (None, Some(e)),
     };
     // `RUST_LOG` chooses the log lines only: the spans traced are those at `info` and above,
-    // whatever the logs show (a quiet `warn` must not turn tracing off).
+    // whatever the logs show (a quiet `warn` must not turn tracing off). Of the events, only
+    // warnings and errors become span events: each one costs allocations on the request's
+    // path, and the `info` ones repeat what the spans already say.
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(service))
-            .with_filter(LevelFilter::INFO)
+            .with_filter(filter_fn(|meta| {
+                let floor = if meta.is_event() {
+                    Level::WARN
+                } else {
+                    Level::INFO
+                };
+                *meta.level() <= floor
+            }))
     });
     let installed = tracing_subscriber::registry()
         .with(otel)
