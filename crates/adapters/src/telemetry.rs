@@ -110,6 +110,12 @@ pub fn init_with(service: &'static str, default: &str, export: &Export) -> Telem
     let otel = provider.as_ref().map(|p| {
         tracing_opentelemetry::layer()
             .with_tracer(p.tracer(service))
+            // Per-span extras the layer adds by default, each a cost on every span (busy/idle
+            // time takes two clock reads per poll): the spans carry their own attributes.
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_location(false)
+            .with_target(false)
             .with_filter(filter_fn(|meta| {
                 let floor = if meta.is_event() {
                     Level::WARN

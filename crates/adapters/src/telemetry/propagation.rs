@@ -90,11 +90,19 @@ pub fn current() -> Option<TraceContext> {
 
 /// The context of `span`, when it is traced (sampled or not: the flags say which).
 pub fn of(span: &tracing::Span) -> Option<TraceContext> {
-    let mut carrier = HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
-    carrier
-        .get(TRACEPARENT)
-        .and_then(|value| TraceContext::parse(value))
+    let context = span.context();
+    let span_ref = context.span();
+    let span_context = span_ref.span_context();
+    if !span_context.is_valid() {
+        return None;
+    }
+    // The `traceparent` the propagator would write, without its map.
+    TraceContext::parse(&format!(
+        "00-{}-{}-{:02x}",
+        span_context.trace_id(),
+        span_context.span_id(),
+        span_context.trace_flags().to_u8()
+    ))
 }
 
 /// The `traceparent` and `tracestate` of `span`, to send with a request or a message.
