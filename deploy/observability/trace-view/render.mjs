@@ -11,7 +11,7 @@
 //   node deploy/observability/trace-view/render.mjs TRACE.json OUT.png
 //
 // Environment: TRACE_VIEW_DIR (where playwright-core is installed and the HTML page goes, default
-// target/trace-view), CHROMIUM (the browser, default /usr/bin/chromium), WIDTH (of the page in
+// target/swagger-ui-check), CHROMIUM (the browser, default /usr/bin/chromium), WIDTH (of the page in
 // CSS pixels, default 1400).
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const OUT_DIR = resolve(process.env.TRACE_VIEW_DIR || join(here, '../../../target/trace-view'));
+const OUT_DIR = resolve(process.env.TRACE_VIEW_DIR || join(here, '../../../target/swagger-ui-check'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const WIDTH = Number(process.env.WIDTH || 1400);
 
