@@ -9,12 +9,12 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::db::PendingProbe;
-use crate::distributed::{HOT_STOCK, MANY_STOCK, Pair};
+use crate::distributed::Pair;
 use crate::orders::closed_orders;
 use crate::plan::{Env, Plan};
 use crate::process::{Service, free_port};
 use crate::report::{Report, Row};
-use crate::steps::{HOT_PRODUCT, WRITE_CLIENTS, check_load, post_orders_measure};
+use crate::steps::{self, HOT_PRODUCT, WRITE_CLIENTS, check_load, post_orders_measure};
 
 const C: &str = "distributed";
 
@@ -84,12 +84,7 @@ async fn measure(
     }
     let apis = &pair.apis;
     // The first start's fixtures, so that the product table and both caches hold as much.
-    let hot = apis.create_products(http, 1, HOT_STOCK).await?;
-    let many = apis
-        .create_products(http, plan.products, MANY_STOCK)
-        .await?;
-    apis.warm_caches(http, &hot).await?;
-    apis.warm_caches(http, &many).await?;
+    let (hot, _many) = steps::fixtures(apis, http, plan).await?;
     let probe = PendingProbe::connect(&format!("{}/{}", env.mysql_url, pair.order_db)).await?;
     let run = closed_orders(
         apis,

@@ -15,11 +15,6 @@ use crate::report::{Report, Row};
 use crate::seed::{SeedProduct, seed_orders};
 use crate::steps::{self, LIST_CLIENTS, READ_CLIENTS, Target, check_load};
 
-/// Stock of the hot product: enough for any run (the domain's maximum is 10⁹).
-pub const HOT_STOCK: u64 = 1_000_000_000;
-/// Stock of each of the many products.
-pub const MANY_STOCK: u64 = 1_000_000;
-
 fn settings(
     env: &Env,
     service: &str,
@@ -188,12 +183,7 @@ async fn steps_of(
     services: [&Service; 2],
 ) -> anyhow::Result<()> {
     const C: &str = "distributed";
-    let hot = apis.create_products(http, 1, HOT_STOCK).await?;
-    let many = apis
-        .create_products(http, plan.products, MANY_STOCK)
-        .await?;
-    apis.warm_caches(http, &hot).await?;
-    apis.warm_caches(http, &many).await?;
+    let (hot, many) = steps::fixtures(&apis, http, plan).await?;
     let idle = steps::idle_memory(&services);
     let target = Target {
         composition: C,

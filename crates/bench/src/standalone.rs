@@ -3,7 +3,6 @@
 
 use crate::api::{self, Apis};
 use crate::db::PendingProbe;
-use crate::distributed::{HOT_STOCK, MANY_STOCK};
 use crate::plan::{Env, Plan};
 use crate::process::{Service, free_port};
 use crate::reads::get_loop;
@@ -74,12 +73,7 @@ async fn steps_of(
     service: &Service,
 ) -> anyhow::Result<()> {
     let apis = &target.apis;
-    let hot = apis.create_products(http, 1, HOT_STOCK).await?;
-    let many = apis
-        .create_products(http, plan.products, MANY_STOCK)
-        .await?;
-    apis.warm_caches(http, &hot).await?;
-    apis.warm_caches(http, &many).await?;
+    let (hot, many) = steps::fixtures(apis, http, plan).await?;
     let idle = steps::idle_memory(&[service]);
 
     let ready = vec![format!("{}/health/ready", apis.order)];

@@ -12,6 +12,27 @@ use crate::reads::get_loop;
 use crate::report::{Report, Row};
 use crate::stats::{Stats, max_ms, quantile_ms};
 
+/// Stock of the hot product: enough for any run (the domain's maximum is 10⁹).
+pub const HOT_STOCK: u64 = 1_000_000_000;
+/// Stock of each of the many products.
+pub const MANY_STOCK: u64 = 1_000_000;
+
+/// Every composition's fixtures: the hot product and `plan.products` others, created through
+/// the API and read once through each cache, so that the loads start on warm caches.
+pub async fn fixtures(
+    apis: &Apis,
+    http: &reqwest::Client,
+    plan: &Plan,
+) -> anyhow::Result<(Vec<Product>, Vec<Product>)> {
+    let hot = apis.create_products(http, 1, HOT_STOCK).await?;
+    let many = apis
+        .create_products(http, plan.products, MANY_STOCK)
+        .await?;
+    apis.warm_caches(http, &hot).await?;
+    apis.warm_caches(http, &many).await?;
+    Ok((hot, many))
+}
+
 /// Clients of the `POST /orders` closed loops.
 pub const WRITE_CLIENTS: usize = 32;
 /// Clients of the point-read closed loops.
