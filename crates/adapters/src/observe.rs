@@ -45,7 +45,8 @@ pub const BREAKER_STATE: &str = "circuit_breaker_state";
 pub const POOL_CONNECTIONS: &str = "db_pool_connections";
 /// Database pool size.
 pub const POOL_MAX: &str = "db_pool_max_connections";
-/// Requests answered 503 because no pooled connection was free in time.
+/// Database operations (a request's, a consumer's, the relay's) that found no pooled
+/// connection free in time; a request answers them 503.
 pub const POOL_ACQUIRE_TIMEOUTS: &str = "db_pool_acquire_timeouts_total";
 /// Requests answered from a stored `Idempotency-Key` reply.
 pub const IDEMPOTENCY_REPLAYS: &str = "idempotency_replays_total";
@@ -213,7 +214,7 @@ fn describe() {
     describe_counter!(
         POOL_ACQUIRE_TIMEOUTS,
         Unit::Count,
-        "Requests answered 503 because no pooled connection was free in time"
+        "Database operations that found no pooled connection free in time"
     );
     describe_counter!(
         IDEMPOTENCY_REPLAYS,
@@ -305,7 +306,7 @@ pub fn pool(pool: &'static str, in_use: u32, idle: u32, max: u32) {
     metrics::gauge!(POOL_MAX, "pool" => pool).set(f64::from(max));
 }
 
-/// Records a request answered 503 for want of a pooled connection.
+/// Records a database operation that found no pooled connection free in time.
 pub fn pool_acquire_timeout() {
     metrics::counter!(POOL_ACQUIRE_TIMEOUTS).increment(1);
 }

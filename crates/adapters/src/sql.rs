@@ -300,7 +300,10 @@ fn is_transient(e: &DbErr) -> bool {
 const MYSQL_TRANSIENT: [u16; 5] = [1040, 1053, 1205, 1213, 1927];
 
 pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
-    if matches!(e, DbErr::ConnectionAcquire(_)) {
+    if matches!(
+        e,
+        DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout)
+    ) {
         crate::observe::pool_acquire_timeout();
     }
     if is_transient(&e) {

@@ -50,15 +50,6 @@ impl Telemetry {
         self.stop();
     }
 
-    /// Exports what is queued now, without stopping (tests use it to see their spans).
-    pub fn flush(&self) {
-        if let Some(provider) = &self.provider
-            && let Err(e) = provider.force_flush()
-        {
-            tracing::warn!(error = %e, "failed to flush the spans");
-        }
-    }
-
     fn stop(&mut self) {
         if let Some(provider) = self.provider.take()
             && let Err(e) = provider.shutdown()
