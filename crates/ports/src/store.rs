@@ -119,8 +119,9 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn purge_published(&self, older_than: chrono::Duration) -> Result<u64, StoreError>;
     /// Number of messages not yet published (for health and tests).
     async fn pending(&self) -> Result<u64, StoreError>;
-    /// When the oldest message not yet published occurred; `None` when all are published.
-    async fn oldest_pending(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+    /// How many messages are not yet published and when the oldest of them occurred (`None`
+    /// when all are published), in one read (for `/metrics`).
+    async fn backlog(&self) -> Result<(u64, Option<chrono::DateTime<chrono::Utc>>), StoreError>;
 }
 
 #[cfg(test)]

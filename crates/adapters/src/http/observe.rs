@@ -126,18 +126,18 @@ pub struct OutboxSampler {
     pub outbox: Arc<dyn OutboxStore>,
     /// The service (the `service` label: the standalone system has two outboxes).
     pub service: &'static str,
+    /// The time the age is measured at.
+    pub clock: Arc<dyn ports::Clock>,
 }
 
 #[async_trait]
 impl Sampler for OutboxSampler {
     async fn sample(&self) {
-        let (Ok(pending), Ok(oldest)) = (
-            self.outbox.pending().await,
-            self.outbox.oldest_pending().await,
-        ) else {
+        let Ok((pending, oldest)) = self.outbox.backlog().await else {
             return;
         };
-        let age = oldest.map(|at| (chrono::Utc::now() - at).to_std().unwrap_or_default());
+        let now = self.clock.now();
+        let age = oldest.map(|at| (now - at).to_std().unwrap_or_default());
         observe::outbox_backlog(self.service, pending, age);
     }
 }

@@ -117,6 +117,7 @@ impl ServiceAdapters {
         let mut samplers: Vec<Arc<dyn Sampler>> = vec![Arc::new(OutboxSampler {
             outbox: self.outbox.clone(),
             service: config.service,
+            clock: self.clock.clone(),
         })];
         samplers.extend(self.samplers);
         let metrics = MetricsEndpoint::new(samplers);

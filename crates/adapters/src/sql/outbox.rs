@@ -218,15 +218,17 @@ impl OutboxStore for SqlOutboxStore {
             .map_err(|e| store_err(e, "failed to count unpublished outbox rows"))
     }
 
-    async fn oldest_pending(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let oldest: Option<Option<chrono::NaiveDateTime>> = outbox::Entity::find()
+    async fn backlog(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let row: Option<(i64, Option<chrono::NaiveDateTime>)> = outbox::Entity::find()
             .select_only()
+            .column_as(outbox::Column::Id.count(), "pending")
             .column_as(outbox::Column::OccurredAt.min(), "oldest")
             .filter(outbox::Column::PublishedAt.is_null())
             .into_tuple()
             .one(&self.db)
             .await
-            .map_err(|e| store_err(e, "failed to read the oldest unpublished outbox row"))?;
-        Ok(oldest.flatten().map(to_utc))
+            .map_err(|e| store_err(e, "failed to read the outbox backlog"))?;
+        let (pending, oldest) = row.unwrap_or((0, None));
+        Ok((u64::try_from(pending).unwrap_or(0), oldest.map(to_utc)))
     }
 }

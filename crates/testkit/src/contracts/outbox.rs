@@ -127,12 +127,21 @@ pub async fn outbox_contract<F: OutboxFixture + ?Sized>(fixture: &F) {
         0,
         "outbox: the suite needs an empty outbox"
     );
+    assert_eq!(
+        outbox
+            .backlog()
+            .await
+            .expect("outbox: backlog must succeed"),
+        (0, None),
+        "outbox: an empty backlog"
+    );
     committed_messages_are_claimed_in_id_order(fixture, outbox.as_ref()).await;
     a_claim_skips_rows_another_batch_holds(outbox.as_ref()).await;
     a_relay_pass_publishes_and_marks_once(outbox.as_ref()).await;
     a_failed_publish_stays_pending_for_a_later_pass(fixture, outbox.as_ref()).await;
     a_claim_leaves_young_rows_to_the_handover(fixture, outbox.as_ref()).await;
     purge_removes_only_old_published_messages(fixture, outbox.as_ref()).await;
+    the_backlog_counts_unpublished_rows_and_dates_the_oldest(fixture, outbox.as_ref()).await;
 }
 
 /// A message with a recognisable payload (the body is opaque to the outbox).
@@ -166,6 +175,53 @@ async fn peek(outbox: &dyn OutboxStore, limit: u32) -> Vec<OutboxMessage> {
         .await
         .expect("outbox: committing a batch must succeed");
     messages
+}
+
+/// Runs last: the rows the other rules left pending occurred just now.
+async fn the_backlog_counts_unpublished_rows_and_dates_the_oldest<F: OutboxFixture + ?Sized>(
+    fixture: &F,
+    outbox: &dyn OutboxStore,
+) {
+    let backlog = || async {
+        outbox
+            .backlog()
+            .await
+            .expect("outbox: backlog must succeed")
+    };
+    let (before, _) = backlog().await;
+    assert_eq!(
+        before,
+        pending(outbox).await,
+        "outbox: backlog counts what pending counts"
+    );
+    let older = OutboxMessage {
+        occurred_at: crate::now() - chrono::Duration::minutes(10),
+        ..message("older")
+    };
+    let newer = message("newer");
+    fixture.enqueue(&[newer.clone(), older.clone()], true).await;
+    let (pending_now, oldest) = backlog().await;
+    assert_eq!(
+        pending_now,
+        before + 2,
+        "outbox: both rows join the backlog"
+    );
+    let oldest = oldest.expect("outbox: a backlog has an oldest row");
+    assert!(
+        (oldest - older.occurred_at).num_milliseconds().abs() < 1,
+        "outbox: the backlog is dated by its oldest row's occurrence: {oldest} vs {}",
+        older.occurred_at
+    );
+    outbox
+        .mark_published(&[older.id, newer.id])
+        .await
+        .expect("outbox: marking outside a claim must succeed");
+    let (after, oldest) = backlog().await;
+    assert_eq!(after, before, "outbox: published rows leave the backlog");
+    assert!(
+        oldest.is_none_or(|at| at > older.occurred_at + chrono::Duration::minutes(5)),
+        "outbox: a published row no longer dates the backlog"
+    );
 }
 
 async fn committed_messages_are_claimed_in_id_order<F: OutboxFixture + ?Sized>(
