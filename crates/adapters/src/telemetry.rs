@@ -107,6 +107,10 @@ pub fn init_with(service: &'static str, default: &str, export: &Export) -> Telem
             .with_threads(false)
             .with_location(false)
             .with_target(false)
+            // Entering a span (every poll of an instrumented future) would also make its
+            // context the current OpenTelemetry context: nothing here reads that (propagation
+            // takes the context from the span itself), so it is not paid for.
+            .with_context_activation(false)
             .with_filter(filter_fn(|meta| {
                 let floor = if meta.is_event() {
                     Level::WARN

@@ -147,14 +147,6 @@ impl Report {
         self.rows.push(row);
     }
 
-    /// The figure of the row `measure` of `composition`, when the run has one.
-    pub fn value_of(&self, composition: &str, measure: &str) -> Option<f64> {
-        self.rows
-            .iter()
-            .find(|r| r.composition == composition && r.measure == measure)
-            .and_then(|r| r.value)
-    }
-
     /// Records a failed check.
     pub fn fail(&mut self, what: String) {
         eprintln!("bench: FAILED: {what}");
