@@ -9,12 +9,14 @@
 //!   (`items[1].quantity`); [`configure_extractors`] makes actix's own errors problem+json.
 //! - [`params`]: `If-Match`/ETags, path ids, the opaque keyset [`Cursor`], page sizes.
 //! - [`health`]: dependency probes aggregated into `GET /health`, and readiness.
+//! - [`auth`]: bearer JWTs verified into the [`domain::Caller`]; `401`/`403` answers.
 //! - [`idempotency`]: unsafe requests run at most once per `Idempotency-Key`.
 //! - [`dead_letters`]: the admin endpoints over a service's dead-letter queue.
 //! - [`server`]: binding and building a service's HTTP server.
 //! - [`catalog_client`], [`resilience`] (`http-client`): the product service's API as the
 //!   order service's catalogue, with timeouts, retries and a circuit breaker.
 
+pub mod auth;
 #[cfg(feature = "http-client")]
 pub mod catalog_client;
 pub mod dead_letters;

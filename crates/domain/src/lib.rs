@@ -6,6 +6,7 @@
 //! [`Money`] or a [`Quantity`], it is valid.
 //!
 //! Layout:
+//! - [`access`]: the [`Caller`], its [`Role`] and what each may do to whose orders.
 //! - [`ids`]: UUIDv7 identifiers and the customer reference.
 //! - [`money`]: [`Currency`], [`Money`] in integer minor units, decimal-string parsing.
 //! - [`quantity`]: [`Quantity`] (ordered units) and [`Stock`] (units on hand, never negative).
@@ -13,6 +14,7 @@
 //! - [`product`]: the [`Product`] aggregate.
 //! - [`inventory`]: the all-or-nothing reservation decision.
 
+pub mod access;
 pub mod ids;
 pub mod inventory;
 pub mod money;
@@ -20,6 +22,7 @@ pub mod order;
 pub mod product;
 pub mod quantity;
 
+pub use access::{Action, Caller, Forbidden, NotYourCustomerId, Role};
 pub use ids::{CustomerId, IdError, MessageId, OrderId, ProductId};
 pub use inventory::{ReservationLine, Shortage, plan_reservation};
 pub use money::{Currency, Money, MoneyError};

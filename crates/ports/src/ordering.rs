@@ -30,6 +30,8 @@ pub use ports::{
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockOrderStore, MockOrderTx, MockProductCatalog};
-pub use requests::{Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError};
+pub use requests::{
+    Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError, ReadOrdersError,
+};
 pub use service::OrderService;
 pub use sweeper::{SweepReport, SweeperOptions};

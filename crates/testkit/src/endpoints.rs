@@ -116,6 +116,30 @@ impl TestSystem {
         Reply::read(request.send().await.expect("request failed")).await
     }
 
+    /// Any request as another caller: `token` is the bearer token to send, `None` for none
+    /// at all (the default client would send the admin's).
+    pub async fn request_as(
+        &self,
+        token: Option<&str>,
+        method: reqwest::Method,
+        base: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        let mut request = client.request(method, format!("{base}{path}"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        Reply::read(request.send().await.expect("request failed")).await
+    }
+
     /// Places an order and waits until the inventory answered; panics unless it ends in
     /// `expected`.
     pub async fn settled_order(&self, lines: &[(&str, i64)], expected: &str) -> Value {

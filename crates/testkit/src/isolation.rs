@@ -71,6 +71,7 @@ pub fn product_settings(infra: &Infra, iso: &Isolation) -> product_service::Sett
         &mut s.amqp,
         &mut s.outbox,
     );
+    s.auth = crate::auth::auth_settings();
     s
 }
 
@@ -91,6 +92,7 @@ pub fn order_settings(
         &mut s.amqp,
         &mut s.outbox,
     );
+    s.auth = crate::auth::auth_settings();
     s.product_service.url = product_url.to_owned();
     s
 }
@@ -107,5 +109,6 @@ pub fn standalone_settings(data_dir: &std::path::Path) -> standalone::Settings {
     s.bus.retry_delay_ms = 200;
     s.outbox.poll_interval_ms = 200;
     s.outbox.claim_after_ms = 1000;
+    s.auth = crate::auth::auth_settings();
     s
 }

@@ -10,6 +10,8 @@
 //! black-box test runs against both.
 //!
 //! Layout:
+//! - [`auth`]: the test key every system trusts, and tokens (admin by default on
+//!   [`TestSystem::http`]; customers, expired, wrong audience, foreign key).
 //! - `infra.rs`: [`Infra`], where the servers are.
 //! - `isolation.rs`: [`Isolation`], each test's own names, and the settings pointed at them
 //!   ([`product_settings`], [`order_settings`], [`standalone_settings`]).
@@ -23,6 +25,7 @@
 //! - `poll.rs`: [`eventually`].
 //! - [`contracts`]: the port contract suites.
 
+pub mod auth;
 mod cache;
 pub mod contracts;
 mod database;

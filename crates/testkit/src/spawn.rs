@@ -66,8 +66,18 @@ fn init_logs() {
     }
 }
 
+/// The tests' client: an admin's bearer token on every request that sets none (tests of
+/// other callers send their own, see `TestSystem::request_as`).
 fn http_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", crate::auth::admin_token())
+            .parse()
+            .expect("a header value"),
+    );
     reqwest::Client::builder()
+        .default_headers(headers)
         .timeout(Duration::from_secs(30))
         .build()
         .expect("HTTP client")

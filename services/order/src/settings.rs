@@ -1,5 +1,6 @@
 //! The order service's configuration (see `config/default.toml` for every key and default).
 
+use adapters::http::auth::AuthSettings;
 use adapters::settings::{
     AmqpSettings, DatabaseSettings, HttpSettings, IdempotencySettings, OutboxSettings,
     RedisSettings, SweeperSettings,
@@ -23,6 +24,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `[idempotency]`
     pub idempotency: IdempotencySettings,
+    /// `[auth]`
+    pub auth: AuthSettings,
     /// `[sweeper]`
     pub sweeper: SweeperSettings,
     /// `[product_service]`

@@ -64,6 +64,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
             http: settings.http.clone(),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),
+            auth: settings.auth.clone(),
         },
     };
     let mut background = Background::new();

@@ -1,5 +1,6 @@
 //! The product service's configuration (see `config/default.toml` for every key and default).
 
+use adapters::http::auth::AuthSettings;
 use adapters::settings::{
     AmqpSettings, DatabaseSettings, HttpSettings, IdempotencySettings, OutboxSettings,
     RedisSettings,
@@ -23,6 +24,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// `[idempotency]`
     pub idempotency: IdempotencySettings,
+    /// `[auth]`
+    pub auth: AuthSettings,
 }
 
 impl Settings {

@@ -8,9 +8,11 @@
 //!
 //! Layout:
 //! - [`settings`]: configuration (`config/default.toml`, `APP__*`, command-line flags).
+//! - [`tokens`]: its own signing key and tokens, when no identity provider is configured.
 //! - [`Standalone`]: the composition root.
 
 pub mod settings;
+pub mod tokens;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +55,7 @@ pub struct Standalone {
     product_db_url: String,
     product_cache: MemoryCache,
     data_dir: Option<PathBuf>,
+    issuer: Option<adapters::http::auth::issue::TokenIssuer>,
 }
 
 impl std::fmt::Debug for Standalone {
@@ -83,7 +86,7 @@ fn database(url: String) -> DatabaseSettings {
 impl Standalone {
     /// Opens (or creates) the databases, applies migrations, declares the bus queues, starts
     /// the relays and consumers, and binds both APIs.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         let currency = Currency::parse(&settings.currency).context("invalid `currency` setting")?;
         let (order_db_url, product_db_url, data_dir) = if settings.in_memory {
             (
@@ -105,6 +108,7 @@ impl Standalone {
                 Some(dir),
             )
         };
+        let issuer = tokens::own_issuer(&mut settings.auth, data_dir.as_deref())?;
         let order_db = sql::open_database::<OrderMigrator>(&database(order_db_url.clone())).await?;
         let product_db =
             sql::open_database::<ProductMigrator>(&database(product_db_url.clone())).await?;
@@ -179,6 +183,7 @@ impl Standalone {
             http: http(port),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),
+            auth: settings.auth.clone(),
         };
 
         let product_signal = OutboxSignal::new();
@@ -248,6 +253,7 @@ impl Standalone {
             product_db_url,
             product_cache,
             data_dir,
+            issuer,
         })
     }
 
@@ -264,6 +270,11 @@ impl Standalone {
     /// The data directory, or `None` when the data lives in memory.
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self.data_dir.as_deref()
+    }
+
+    /// The system's own token signer; `None` when `[auth]` names an identity provider's key.
+    pub fn issuer(&self) -> Option<&adapters::http::auth::issue::TokenIssuer> {
+        self.issuer.as_ref()
     }
 
     /// The event bus (to inspect dead letters or inject messages).

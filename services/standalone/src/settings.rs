@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use adapters::http::auth::AuthSettings;
 use adapters::settings::{IdempotencySettings, OutboxSettings, SweeperSettings};
 use serde::Deserialize;
 
@@ -79,6 +80,9 @@ pub struct Settings {
     pub idempotency: IdempotencySettings,
     /// `[sweeper]`
     pub sweeper: SweeperSettings,
+    /// `[auth]`: with no key configured, the system signs and verifies with a key of its own
+    /// (see [`crate::tokens`]).
+    pub auth: AuthSettings,
 }
 
 const DEFAULTS: &str = include_str!("../config/default.toml");

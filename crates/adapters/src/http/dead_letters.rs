@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiError;
+use super::auth::Authenticated;
+use domain::Action;
 use ports::DeadLetters;
 
 /// The dead-letter queue a service's admin endpoints work on.
@@ -77,9 +79,11 @@ fn unavailable(e: anyhow::Error) -> ApiError {
 )]
 #[get("/admin/dead-letters")]
 pub async fn list_dead_letters(
+    caller: Authenticated,
     queue: web::Data<DeadLetterQueue>,
     query: web::Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::Operate)?;
     let (count, items) = queue.0.peek(limit(&query, 20)).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(DeadLetterPage {
         count,
@@ -108,9 +112,11 @@ pub async fn list_dead_letters(
 )]
 #[post("/admin/dead-letters/replay")]
 pub async fn replay_dead_letters(
+    caller: Authenticated,
     queue: web::Data<DeadLetterQueue>,
     query: web::Query<DeadLetterQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::Operate)?;
     let replayed = queue
         .0
         .replay(limit(&query, 100))

@@ -26,7 +26,8 @@ pub const REPLAYED: &str = "Idempotent-Replayed";
 /// What a handler learns about its request's key.
 #[derive(Debug, Clone, Default)]
 pub struct IdempotencyContext {
-    /// The key, when the client sent one.
+    /// The key's digest scoped to the caller ([`scoped_key`]), when the client sent a key:
+    /// what the store and the order history keep, never the key itself.
     pub key: Option<String>,
     /// An id reserved for what this key's request creates (stable across retries).
     pub resource_id: Option<Uuid>,
@@ -83,6 +84,24 @@ fn key_of(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_owned()))
 }
 
+/// The key as stored: a digest of the caller's subject (empty for an anonymous request) and
+/// the client's key. Two callers sending the same key never meet (neither can replay or block
+/// the other's request), the stored value has one length whatever the key's (every accepted
+/// key fits its column), and no raw key is kept anywhere.
+pub fn scoped_key(req: &HttpRequest, key: &str) -> String {
+    use actix_web::HttpMessage;
+    let extensions = req.extensions();
+    let subject = extensions
+        .get::<domain::Caller>()
+        .map_or("", |caller| caller.subject().as_str());
+    let mut hash = Sha256::new();
+    for part in [subject.as_bytes(), key.as_bytes()] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part);
+    }
+    format!("{:x}", hash.finalize())
+}
+
 /// Headers a replay repeats.
 const KEPT: [HeaderName; 4] = [
     header::CONTENT_TYPE,
@@ -124,6 +143,7 @@ impl Idempotency {
         let Some(key) = key_of(req)? else {
             return handler(IdempotencyContext::default()).await;
         };
+        let key = scoped_key(req, &key);
         let claim = self
             .store
             .claim(&key, &fingerprint(req, body), self.lease, self.retention)
@@ -253,7 +273,7 @@ mod tests {
         let mut store = MockIdempotencyStore::new();
         store
             .expect_claim()
-            .withf(|key, fp, _, _| key == "key-1" && fp.len() == 64)
+            .withf(|key, fp, _, _| key == scoped_key(&keyed(), "key-1") && fp.len() == 64)
             .returning(move |_, _, _, _| {
                 Ok(Claim::Fresh {
                     resource_id: reserved,
@@ -263,7 +283,7 @@ mod tests {
             .expect_complete()
             .times(1)
             .withf(|key, stored| {
-                key == "key-1"
+                key == scoped_key(&keyed(), "key-1")
                     && stored.status == 201
                     && stored.body == "made"
                     && stored

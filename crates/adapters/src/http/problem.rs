@@ -67,6 +67,7 @@ pub struct ApiError {
     status: StatusCode,
     problem: Box<Problem>,
     retry_after: Option<u64>,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
     source: Option<anyhow::Error>,
 }
 
@@ -85,6 +86,7 @@ impl ApiError {
                 extensions: serde_json::Map::new(),
             }),
             retry_after: None,
+            headers: Vec::new(),
             source: None,
         }
     }
@@ -118,6 +120,25 @@ impl ApiError {
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// Adds a header to the answer (`WWW-Authenticate`, rate-limit headers).
+    pub fn header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// `401`: no credentials, or credentials that do not verify. `challenge` is the
+    /// `WWW-Authenticate` value (RFC 6750).
+    pub fn unauthorized(code: &str, detail: impl Into<String>, challenge: HeaderValue) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, "Unauthorized")
+            .detail(detail)
+            .header(header::WWW_AUTHENTICATE, challenge)
+    }
+
+    /// `403`: the caller is known and its role does not allow this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden").detail(detail)
     }
 
     /// Keeps the underlying cause for the log (never shown to the client).
@@ -213,6 +234,9 @@ impl ResponseError for ApiError {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        for (name, value) in &self.headers {
+            response.insert_header((name.clone(), value.clone()));
         }
         response.body(serde_json::to_string(&self.problem).unwrap_or_default())
     }

@@ -16,6 +16,7 @@ pub fn http_server<F>(
     readiness: super::health::Readiness,
     dead_letters: super::dead_letters::DeadLetterQueue,
     metrics: super::observe::MetricsEndpoint,
+    authenticator: super::auth::Authenticator,
     routes: F,
 ) -> anyhow::Result<actix_web::dev::Server>
 where
@@ -25,8 +26,10 @@ where
     let readiness = web::Data::new(readiness);
     let dead_letters = web::Data::new(dead_letters);
     let metrics = web::Data::new(metrics);
+    let authenticator = web::Data::new(authenticator);
     let mut server = HttpServer::new(move || {
         let app = App::new()
+            .wrap(actix_web::middleware::from_fn(super::auth::authenticate))
             .wrap(actix_web::middleware::from_fn(
                 super::observe::observe_request,
             ))
@@ -34,6 +37,7 @@ where
             .app_data(readiness.clone())
             .app_data(dead_letters.clone())
             .app_data(metrics.clone())
+            .app_data(authenticator.clone())
             .service(super::observe::metrics)
             .service(super::health::ready)
             .service(super::dead_letters::list_dead_letters)

@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix_web::web::ServiceConfig;
 
 use super::Background;
+use crate::http::auth::{AuthSettings, Authenticator};
 use crate::http::dead_letters::DeadLetterQueue;
 use crate::http::health::{HealthCheck, HealthChecks};
 use crate::http::idempotency::Idempotency;
@@ -61,6 +62,8 @@ pub struct ServiceOptions {
     pub relay: RelayOptions,
     /// `Idempotency-Key` lease and retention.
     pub idempotency: IdempotencySettings,
+    /// Who issues the bearer tokens the API accepts, and its keys.
+    pub auth: AuthSettings,
 }
 
 /// A service listening, its background tasks running.
@@ -113,6 +116,11 @@ impl ServiceAdapters {
             "idempotency-purger",
             run_purger(self.idempotency.clone(), PURGE_EVERY, background.token()),
         );
+        let (authenticator, jwks) = Authenticator::from_settings(&config.auth, self.clock.clone())?;
+        if let Some(jwks) = jwks {
+            let every = Duration::from_secs(config.auth.jwks_refresh_secs.max(1));
+            background.spawn("jwks-refresh", jwks.run(every, background.token()));
+        }
         let idempotency = config.idempotency.policy(self.idempotency);
         let mut samplers: Vec<Arc<dyn Sampler>> = vec![Arc::new(OutboxSampler {
             outbox: self.outbox.clone(),
@@ -128,6 +136,7 @@ impl ServiceAdapters {
             background.readiness(),
             DeadLetterQueue(self.dead_letters),
             metrics,
+            authenticator,
             routes(HealthChecks(Arc::new(self.health)), idempotency),
         )?;
         Ok(Listening { port, server })

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::entities::orders;
 use super::{OutboxSignal, SqlTx, enqueue, store_err, to_naive};
-use domain::{MessageId, Order, OrderId, OrderStatus};
+use domain::{CustomerId, MessageId, Order, OrderId, OrderStatus};
 use placements::Placements;
 use ports::ordering::{HistoryEntry, NewOrder, OrderFilter, OrderStore, OrderTx};
 use ports::{Clock, OutboxMessage, Page, PageRequest, StoreError, SystemClock};
@@ -97,8 +97,12 @@ impl OrderTx for SqlTx {
         placements::insert_orders(&self.tx, &[order]).await
     }
 
-    async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        reads::find_order(&self.tx, id, true).await
+    async fn load_for_update<'a>(
+        &mut self,
+        id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Option<Order>, StoreError> {
+        reads::find_order(&self.tx, id, owner, true).await
     }
 
     async fn load_all_for_update(&mut self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {
@@ -146,7 +150,7 @@ impl OrderTx for SqlTx {
 
     async fn history(&mut self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
         self.flush().await?;
-        read_history(&self.tx, order_id).await
+        read_history(&self.tx, order_id, None).await
     }
 
     async fn reemit(
@@ -208,8 +212,12 @@ impl OrderStore for SqlOrderStore {
         self.placements.insert(order).await
     }
 
-    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        reads::find_order(&self.readers, id, false).await
+    async fn find<'a>(
+        &self,
+        id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Option<Order>, StoreError> {
+        reads::find_order(&self.readers, id, owner, false).await
     }
 
     async fn list(
@@ -220,8 +228,12 @@ impl OrderStore for SqlOrderStore {
         reads::list_orders(&self.readers, filter, page).await
     }
 
-    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
-        read_history(&self.readers, order_id).await
+    async fn history<'a>(
+        &self,
+        order_id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        read_history(&self.readers, order_id, owner).await
     }
 
     async fn stuck_pending(

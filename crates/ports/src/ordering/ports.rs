@@ -61,8 +61,13 @@ pub trait OrderTx: Send {
     ) -> Result<Vec<bool>, StoreError>;
     /// Inserts a new order with its items; [`StoreError::Duplicate`] when its id exists.
     async fn insert_order(&mut self, order: &Order) -> Result<(), StoreError>;
-    /// Reads an order and locks it until the transaction ends.
-    async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Reads an order and locks it until the transaction ends; with an `owner`, only when the
+    /// order is that customer's (the condition is part of the query).
+    async fn load_for_update<'a>(
+        &mut self,
+        id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Option<Order>, StoreError>;
     /// Reads the orders among `ids` that exist, locked until the transaction ends, in
     /// ascending id order (the order their locks are taken in).
     async fn load_all_for_update(&mut self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError>;
@@ -108,16 +113,26 @@ pub trait OrderStore: Send + Sync + 'static {
     /// outbox relay; [`StoreError::Duplicate`] when its id exists. Concurrent calls may share
     /// one transaction (each still all or nothing: one call's failure fails no other).
     async fn insert_new(&self, order: NewOrder) -> Result<(), StoreError>;
-    /// Reads one order.
-    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError>;
+    /// Reads one order; with an `owner`, only when the order is that customer's (the
+    /// condition is part of the query, so another customer's order is never read).
+    async fn find<'a>(
+        &self,
+        id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Option<Order>, StoreError>;
     /// Lists orders newest first, by keyset.
     async fn list(
         &self,
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, StoreError>;
-    /// The order's history rows, in `seq` order (empty for an unknown order).
-    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError>;
+    /// The order's history rows, in `seq` order (empty for an unknown order, or one that is
+    /// not `owner`'s when an owner is given).
+    async fn history<'a>(
+        &self,
+        order_id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Vec<HistoryEntry>, StoreError>;
     /// Orders still `pending` that were placed before `placed_before`, oldest first, with
     /// how many times their `order.created` was re-emitted.
     async fn stuck_pending(

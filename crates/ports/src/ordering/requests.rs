@@ -2,8 +2,8 @@
 //! they answer with.
 
 use domain::{
-    Currency, CustomerId, DetailsPatch, MessageId, OrderDetails, OrderError, OrderId, OrderLine,
-    OrderStatus, ProductId, Shipment,
+    Action, Caller, Currency, CustomerId, DetailsPatch, Forbidden, MessageId, NotYourCustomerId,
+    OrderDetails, OrderError, OrderId, OrderLine, OrderStatus, ProductId, Shipment,
 };
 
 use super::ports::CatalogError;
@@ -14,7 +14,8 @@ use crate::store::StoreError;
 pub enum Cause {
     /// An API request (with its `X-Request-Id` when the client sent one).
     Request(Option<String>),
-    /// An API request carrying an `Idempotency-Key`: a retry of it is the same request.
+    /// An API request carrying an `Idempotency-Key`: a retry of it is the same request. It
+    /// holds the key's digest scoped to the caller, never the key the client sent.
     IdempotentRequest(String),
     /// An integration message.
     Message(MessageId),
@@ -25,7 +26,7 @@ impl std::fmt::Display for Cause {
         match self {
             Cause::Request(Some(id)) => write!(f, "request:{id}"),
             Cause::Request(None) => f.write_str("request"),
-            Cause::IdempotentRequest(key) => write!(f, "idempotency-key:{key}"),
+            Cause::IdempotentRequest(digest) => write!(f, "idempotent-request:{digest}"),
             Cause::Message(id) => write!(f, "message:{id}"),
         }
     }
@@ -37,7 +38,10 @@ pub struct PlaceOrder {
     /// The id to give the order: set when an idempotency key reserved one, so that a retry
     /// after a crash finds the order it already placed instead of placing a second.
     pub order_id: Option<OrderId>,
-    /// Who orders, when known.
+    /// Who asks.
+    pub caller: Caller,
+    /// The customer the order names, when it names one (see
+    /// [`Caller::customer_of_new_order`]).
     pub customer_id: Option<CustomerId>,
     /// What, and how many.
     pub lines: Vec<OrderLine>,
@@ -69,6 +73,12 @@ pub enum PlaceOrderError {
         /// The deployment's.
         expected: Currency,
     },
+    /// A customer named another customer as the order's owner.
+    #[error(transparent)]
+    NotYourCustomerId(#[from] NotYourCustomerId),
+    /// The caller's role may not place orders.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -98,14 +108,38 @@ impl OrderCommand {
             OrderCommand::UpdateDetails(_) => "update",
         }
     }
+
+    /// What the caller's role must allow.
+    pub fn permission(&self) -> Action {
+        match self {
+            OrderCommand::Cancel => Action::CancelOrder,
+            OrderCommand::Ship(_) => Action::ShipOrder,
+            OrderCommand::Deliver => Action::DeliverOrder,
+            OrderCommand::UpdateDetails(_) => Action::EditOrder,
+        }
+    }
+}
+
+/// Why orders could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadOrdersError {
+    /// The caller's role may not read orders.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why a change of an order was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeOrderError {
-    /// No such order.
+    /// No such order (or, to a customer, another customer's order: the same answer).
     #[error("no order {0}")]
     NotFound(OrderId),
+    /// The caller's role may not do this to any order.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
     /// The client's `If-Match` version is not the current one.
     #[error("the order is at version {current_version}")]
     Stale {

@@ -5,13 +5,17 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use domain::{Currency, NewOrderItem, Order, OrderId, OrderStatus, ProductId, validate_lines};
+use domain::{
+    Action, Caller, Currency, NewOrderItem, Order, OrderId, OrderStatus, ProductId, validate_lines,
+};
 
 use super::events::{new_order, record};
 use super::ports::{
     CatalogError, CatalogProduct, HistoryEntry, OrderFilter, OrderStore, ProductCatalog,
 };
-use super::requests::{Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError};
+use super::requests::{
+    Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError, ReadOrdersError,
+};
 use crate::clock::Clock;
 use crate::store::{Page, PageRequest, StoreError};
 
@@ -49,9 +53,13 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
     /// `order.created` message in one transaction.
     #[tracing::instrument(skip_all, fields(items = request.lines.len()))]
     pub async fn place_order(&self, request: PlaceOrder) -> Result<Order, PlaceOrderError> {
+        request.caller.require(Action::PlaceOrder)?;
+        let customer = request
+            .caller
+            .customer_of_new_order(request.customer_id.clone())?;
         validate_lines(&request.lines)?;
         if let Some(id) = request.order_id
-            && let Some(existing) = self.store.find(id).await?
+            && let Some(existing) = self.store.find(id, Some(&customer)).await?
         {
             // A retry of a request whose order was placed before a crash.
             return Ok(existing);
@@ -91,7 +99,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         }
         let order = Order::place(
             request.order_id.unwrap_or_else(OrderId::new),
-            request.customer_id,
+            Some(customer.clone()),
             items,
             self.currency,
             self.clock.now(),
@@ -101,7 +109,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         let order = placed.order.clone();
         match self.store.insert_new(placed).await {
             Err(StoreError::Duplicate) if request.order_id.is_some() => {
-                if let Some(existing) = self.store.find(order.id()).await? {
+                if let Some(existing) = self.store.find(order.id(), Some(&customer)).await? {
                     return Ok(existing);
                 }
                 return Err(StoreError::Duplicate.into());
@@ -113,23 +121,50 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         Ok(order)
     }
 
-    /// Reads one order.
-    pub async fn find_order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.store.find(id).await
+    /// Reads one order: `None` when there is none, or when it is another customer's and the
+    /// caller a customer (the same answer, so that ids of others' orders cannot be probed).
+    pub async fn find_order(
+        &self,
+        id: OrderId,
+        caller: &Caller,
+    ) -> Result<Option<Order>, ReadOrdersError> {
+        caller.require(Action::ReadOrders)?;
+        Ok(self.store.find(id, caller.owner_scope()).await?)
     }
 
-    /// Lists orders newest first.
+    /// Lists orders newest first; a customer's list holds its own orders only (a filter on
+    /// another customer finds nothing).
     pub async fn list_orders(
         &self,
         filter: &OrderFilter,
         page: PageRequest,
-    ) -> Result<Page<Order>, StoreError> {
-        self.store.list(filter, page).await
+        caller: &Caller,
+    ) -> Result<Page<Order>, ReadOrdersError> {
+        caller.require(Action::ReadOrders)?;
+        let Some(owner) = caller.owner_scope() else {
+            return Ok(self.store.list(filter, page).await?);
+        };
+        if filter.customer_id.as_ref().is_some_and(|c| c != owner) {
+            return Ok(Page {
+                items: Vec::new(),
+                next_after: None,
+            });
+        }
+        let scoped = OrderFilter {
+            customer_id: Some(owner.clone()),
+            ..filter.clone()
+        };
+        Ok(self.store.list(&scoped, page).await?)
     }
 
-    /// The order's history, `None` for an unknown order.
-    pub async fn history(&self, id: OrderId) -> Result<Option<Vec<HistoryEntry>>, StoreError> {
-        let history = self.store.history(id).await?;
+    /// The order's history, `None` for an unknown order (or another customer's).
+    pub async fn history(
+        &self,
+        id: OrderId,
+        caller: &Caller,
+    ) -> Result<Option<Vec<HistoryEntry>>, ReadOrdersError> {
+        caller.require(Action::ReadOrders)?;
+        let history = self.store.history(id, caller.owner_scope()).await?;
         if history.is_empty() {
             return Ok(None);
         }
@@ -146,10 +181,12 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         expected_version: Option<u32>,
         command: OrderCommand,
         cause: Cause,
+        caller: &Caller,
     ) -> Result<Order, ChangeOrderError> {
+        caller.require(command.permission())?;
         let mut tx = self.store.begin().await?;
         let mut order = tx
-            .load_for_update(id)
+            .load_for_update(id, caller.owner_scope())
             .await?
             .ok_or(ChangeOrderError::NotFound(id))?;
         let action = command.action();

@@ -61,7 +61,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
             // Each re-emission gets a full deadline of its own before the next step.
             let due = now - deadline * (reemits.saturating_add(1) as i32);
             let mut tx = self.store.begin().await?;
-            let Some(mut order) = tx.load_for_update(id).await? else {
+            let Some(mut order) = tx.load_for_update(id, None).await? else {
                 continue;
             };
             if order.status() != OrderStatus::Pending || order.created_at() > due {

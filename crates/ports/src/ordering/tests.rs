@@ -14,6 +14,13 @@ use domain::{
     Currency, Money, NewOrderItem, Order, OrderDetails, OrderId, OrderLine, ProductId, Quantity,
 };
 
+fn admin() -> domain::Caller {
+    domain::Caller::new(
+        domain::CustomerId::parse("ops").unwrap(),
+        domain::Role::Admin,
+    )
+}
+
 fn clock() -> Arc<dyn Clock> {
     Arc::new(SystemClock)
 }
@@ -119,13 +126,19 @@ async fn a_change_the_store_fails_to_write_is_refused_as_stale_and_not_committed
     let id = order.id();
     let mut tx = MockOrderTx::new();
     tx.expect_load_for_update()
-        .return_once(move |_| Ok(Some(order)));
+        .return_once(move |_, _| Ok(Some(order)));
     tx.expect_update().returning(|_, _| Ok(false));
     tx.expect_append_history().never();
     tx.expect_commit().never();
 
     let err = service(store_with(tx))
-        .change_order(id, None, OrderCommand::Cancel, Cause::Request(None))
+        .change_order(
+            id,
+            None,
+            OrderCommand::Cancel,
+            Cause::Request(None),
+            &admin(),
+        )
         .await
         .unwrap_err();
 
@@ -148,13 +161,13 @@ async fn a_placement_racing_its_own_retry_answers_the_order_the_other_placed() {
         .expect_find()
         .times(1)
         .in_sequence(&mut lookups)
-        .returning(|_| Ok(None));
+        .returning(|_, _| Ok(None));
     let answer = placed_by_the_other.clone();
     store
         .expect_find()
         .times(1)
         .in_sequence(&mut lookups)
-        .return_once(move |_| Ok(Some(answer)));
+        .return_once(move |_, _| Ok(Some(answer)));
     store
         .expect_insert_new()
         .times(1)
@@ -172,6 +185,7 @@ async fn a_placement_racing_its_own_retry_answers_the_order_the_other_placed() {
     let order = service
         .place_order(PlaceOrder {
             order_id: Some(id),
+            caller: admin(),
             customer_id: None,
             lines: vec![OrderLine {
                 product_id,

@@ -10,7 +10,7 @@ use ports::events::{OrderCancelledV1, OrderDeliveredV1, OrderQtyConfirmedV1, Ord
 use ports::ordering::{Cause, ChangeOrderError, DETAILS_UPDATED, OrderCommand, ProductCatalog};
 
 use crate::support::{
-    FakeCatalog, Shop, deliver, line, manual_clock, message, placing, publish, the_only,
+    FakeCatalog, Shop, admin, deliver, line, manual_clock, message, placing, publish, the_only,
 };
 
 #[tokio::test]
@@ -19,12 +19,14 @@ async fn an_idempotent_retry_answers_the_same_order_without_a_second_change() {
     let shop = Shop::new(catalog, manual_clock()).await;
     let order = shop.place(vec![line(ids[0], 1)]).await;
     publish(&shop.outbox).await;
+    let ops = admin();
     let cancel = || {
         shop.orders.change_order(
             order.id(),
             Some(1),
             OrderCommand::Cancel,
             Cause::IdempotentRequest("k1".into()),
+            &ops,
         )
     };
     let first = cancel().await.unwrap();
@@ -62,12 +64,18 @@ async fn a_reused_request_id_never_suppresses_a_change() {
             None,
             OrderCommand::Cancel,
             Cause::Request(Some("abc".into())),
+            &admin(),
         )
         .await
         .unwrap();
 
     assert_eq!(cancelled.status(), OrderStatus::Cancelled);
-    let history = shop.orders.history(order.id()).await.unwrap().unwrap();
+    let history = shop
+        .orders
+        .history(order.id(), &admin())
+        .await
+        .unwrap()
+        .unwrap();
     let causes: Vec<&str> = history.iter().map(|h| h.cause.as_str()).collect();
     assert_eq!(causes, ["request:abc", "request:abc"]);
     let _: OrderCancelledV1 = the_only(&publish(&shop.outbox).await);
@@ -92,6 +100,7 @@ async fn shipped_order(shop: &Shop<impl ProductCatalog>, product: ProductId) -> 
             Some(2),
             OrderCommand::Ship(shipment),
             Cause::Request(None),
+            &admin(),
         )
         .await
         .expect("ship the order");
@@ -119,7 +128,13 @@ async fn a_stale_if_match_is_refused_and_changes_nothing() {
 
     let err = shop
         .orders
-        .change_order(id, Some(1), OrderCommand::Deliver, Cause::Request(None))
+        .change_order(
+            id,
+            Some(1),
+            OrderCommand::Deliver,
+            Cause::Request(None),
+            &admin(),
+        )
         .await
         .unwrap_err();
 
@@ -140,7 +155,13 @@ async fn an_action_the_status_refuses_is_not_allowed_and_names_what_is() {
 
     let err = shop
         .orders
-        .change_order(id, None, OrderCommand::Cancel, Cause::Request(None))
+        .change_order(
+            id,
+            None,
+            OrderCommand::Cancel,
+            Cause::Request(None),
+            &admin(),
+        )
         .await
         .unwrap_err();
 
@@ -157,7 +178,13 @@ async fn an_action_the_status_refuses_is_not_allowed_and_names_what_is() {
     // What is allowed goes through, and is announced.
     let delivered = shop
         .orders
-        .change_order(id, Some(3), OrderCommand::Deliver, Cause::Request(None))
+        .change_order(
+            id,
+            Some(3),
+            OrderCommand::Deliver,
+            Cause::Request(None),
+            &admin(),
+        )
         .await
         .unwrap();
     assert_eq!(delivered.status(), OrderStatus::Delivered);
@@ -188,12 +215,14 @@ async fn a_details_update_merges_the_patch_into_the_details() {
     };
     let order = shop.orders.place_order(request).await.unwrap();
     publish(&shop.outbox).await;
+    let ops = admin();
     let update = |patch| {
         shop.orders.change_order(
             order.id(),
             None,
             OrderCommand::UpdateDetails(patch),
             Cause::Request(None),
+            &ops,
         )
     };
 
@@ -223,7 +252,12 @@ async fn a_details_update_merges_the_patch_into_the_details() {
         (OrderStatus::Pending, 3)
     );
 
-    let history = shop.orders.history(order.id()).await.unwrap().unwrap();
+    let history = shop
+        .orders
+        .history(order.id(), &admin())
+        .await
+        .unwrap()
+        .unwrap();
     let last = history.last().unwrap();
     assert_eq!(
         (last.from, last.to, last.reason.as_deref()),

@@ -5,13 +5,14 @@
 //! Failures these adapters cannot produce are injected with mocks in the unit tests next to
 //! the use cases (`src/ordering/tests.rs`, `src/inventory/tests.rs`).
 //!
-//! Layout: `support` (fixtures); `batches` (messages handed over together, on both sides);
+//! Layout: `support` (fixtures); `access` (whose orders a caller sees and changes); `batches` (messages handed over together, on both sides);
 //! the order service: `ordering` (placing an order, the
 //! inventory's answers), `changes` (what clients change), `sweeper` (stuck orders), `catalog`
 //! (the cached catalogue); the product service: `reservations` (its answers to order events),
 //! `products` (products, stock adjustments, the product cache); `relay` (the outbox relay:
 //! the hand-over and the claim).
 
+mod access;
 mod batches;
 mod catalog;
 mod changes;

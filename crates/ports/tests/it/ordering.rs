@@ -12,8 +12,8 @@ use ports::ordering::{
 use ports::{InboundMessage, MessageHandler, PageRequest};
 
 use crate::support::{
-    FakeCatalog, Shop, deliver, line, manual_clock, message, placing, publish, shop_and_inventory,
-    the_only, usd,
+    FakeCatalog, Shop, admin, deliver, line, manual_clock, message, placing, publish,
+    shop_and_inventory, the_only, usd,
 };
 
 /// Asserts that the shop holds no order and enqueued nothing.
@@ -21,7 +21,7 @@ async fn assert_nothing_written<C: ProductCatalog>(shop: &Shop<C>) {
     let all = PageRequest::new(100, None).expect("a page");
     let orders = shop
         .orders
-        .list_orders(&OrderFilter::default(), all)
+        .list_orders(&OrderFilter::default(), all, &admin())
         .await
         .expect("list orders");
     assert!(orders.items.is_empty(), "{orders:?}");
@@ -55,7 +55,12 @@ async fn placing_an_order_stores_it_priced_from_the_catalogue_with_its_history_a
     assert_eq!(placed.items()[0].unit_price(), usd("699.99"));
     assert_eq!(placed.status(), OrderStatus::Pending);
     assert_eq!(shop.order(placed.id()).await, placed);
-    let history = shop.orders.history(placed.id()).await.unwrap().unwrap();
+    let history = shop
+        .orders
+        .history(placed.id(), &admin())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(
         (history[0].seq, history[0].from, history[0].to),
@@ -130,7 +135,12 @@ async fn a_confirmation_moves_a_pending_order_to_confirmed_once() {
         (stored.status(), stored.version()),
         (OrderStatus::Confirmed, 2)
     );
-    let history = shop.orders.history(order.id()).await.unwrap().unwrap();
+    let history = shop
+        .orders
+        .history(order.id(), &admin())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(
         (history[1].seq, history[1].from, history[1].to),
@@ -169,7 +179,13 @@ async fn a_confirmation_after_a_cancel_never_revives_the_order() {
     let order = shop.place(vec![line(ids[0], 1)]).await;
     let cancelled = shop
         .orders
-        .change_order(order.id(), None, OrderCommand::Cancel, Cause::Request(None))
+        .change_order(
+            order.id(),
+            None,
+            OrderCommand::Cancel,
+            Cause::Request(None),
+            &admin(),
+        )
         .await
         .unwrap();
 
@@ -197,7 +213,12 @@ async fn a_failure_answer_rejects_the_order_with_its_reason() {
         let stored = shop.order(order.id()).await;
         assert_eq!(stored.status(), OrderStatus::Rejected);
         assert_eq!(stored.rejection_reason(), Some(expected));
-        let history = shop.orders.history(order.id()).await.unwrap().unwrap();
+        let history = shop
+            .orders
+            .history(order.id(), &admin())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(history[1].reason.as_deref(), Some(reason));
         // Nothing was reserved, so there is nothing to release: no order.cancelled.
         assert!(publish(&shop.outbox).await.is_empty());

@@ -326,7 +326,7 @@ impl<C: ProductCatalog> Shop<C> {
     /// The order as stored.
     pub async fn order(&self, id: OrderId) -> Order {
         self.orders
-            .find_order(id)
+            .find_order(id, &admin())
             .await
             .expect("read the order")
             .expect("the order exists")
@@ -335,17 +335,34 @@ impl<C: ProductCatalog> Shop<C> {
     /// How many history rows the order has.
     pub async fn history_len(&self, id: OrderId) -> usize {
         self.orders
-            .history(id)
+            .history(id, &admin())
             .await
             .expect("read the history")
             .map_or(0, |h| h.len())
     }
 }
 
+/// An admin: may do everything to every order.
+pub fn admin() -> domain::Caller {
+    domain::Caller::new(
+        domain::CustomerId::parse("ops").expect("a customer id"),
+        domain::Role::Admin,
+    )
+}
+
+/// A customer.
+pub fn customer(name: &str) -> domain::Caller {
+    domain::Caller::new(
+        domain::CustomerId::parse(name).expect("a customer id"),
+        domain::Role::Customer,
+    )
+}
+
 /// A request to place `lines`, with request id `req-1`.
 pub fn placing(lines: Vec<OrderLine>) -> PlaceOrder {
     PlaceOrder {
         order_id: None,
+        caller: admin(),
         customer_id: None,
         lines,
         details: OrderDetails::default(),

@@ -10,7 +10,9 @@ use ports::HandleOutcome;
 use ports::events::{OrderCancelledV1, OrderCreatedV1, OrderQtyConfirmedV1};
 use ports::ordering::{SWEEPER, SweepReport, created_message_id};
 
-use crate::support::{FakeCatalog, Shop, deliver, line, manual_clock, message, publish, the_only};
+use crate::support::{
+    FakeCatalog, Shop, admin, deliver, line, manual_clock, message, publish, the_only,
+};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -100,7 +102,12 @@ async fn past_its_re_emissions_a_stuck_order_is_rejected_and_cancelled() {
     let stored = shop.order(order.id()).await;
     assert_eq!(stored.status(), OrderStatus::Rejected);
     assert_eq!(stored.rejection_reason(), Some(RejectionReason::Timeout));
-    let history = shop.orders.history(order.id()).await.unwrap().unwrap();
+    let history = shop
+        .orders
+        .history(order.id(), &admin())
+        .await
+        .unwrap()
+        .unwrap();
     let last = history.last().unwrap();
     assert_eq!(
         (last.cause.as_str(), last.reason.as_deref()),

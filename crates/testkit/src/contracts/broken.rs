@@ -11,7 +11,7 @@ use super::bus::{BusFixture, RunningConsumer};
 use super::cache::CacheFixture;
 use chrono::{DateTime, Utc};
 use domain::product::StockDelta;
-use domain::{MessageId, Order, OrderId, Product, ProductId, ReservationLine, Stock};
+use domain::{CustomerId, MessageId, Order, OrderId, Product, ProductId, ReservationLine, Stock};
 use ports::inventory::{InventoryTx, ProductStore, Reservation, StockAdjustment};
 use ports::ordering::{HistoryEntry, NewOrder, OrderFilter, OrderStore, OrderTx};
 use ports::{
@@ -41,8 +41,12 @@ impl OrderStore for ForgetfulInbox {
         self.0.insert_new(order).await
     }
 
-    async fn find(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.0.find(id).await
+    async fn find<'a>(
+        &self,
+        id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Option<Order>, StoreError> {
+        self.0.find(id, owner).await
     }
 
     async fn list(
@@ -53,8 +57,12 @@ impl OrderStore for ForgetfulInbox {
         self.0.list(filter, page).await
     }
 
-    async fn history(&self, order_id: OrderId) -> Result<Vec<HistoryEntry>, StoreError> {
-        self.0.history(order_id).await
+    async fn history<'a>(
+        &self,
+        order_id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Vec<HistoryEntry>, StoreError> {
+        self.0.history(order_id, owner).await
     }
 
     async fn stuck_pending(
@@ -97,8 +105,12 @@ impl OrderTx for ForgetfulInboxTx {
         self.0.insert_order(order).await
     }
 
-    async fn load_for_update(&mut self, id: OrderId) -> Result<Option<Order>, StoreError> {
-        self.0.load_for_update(id).await
+    async fn load_for_update<'a>(
+        &mut self,
+        id: OrderId,
+        owner: Option<&'a CustomerId>,
+    ) -> Result<Option<Order>, StoreError> {
+        self.0.load_for_update(id, owner).await
     }
 
     async fn load_all_for_update(&mut self, ids: &[OrderId]) -> Result<Vec<Order>, StoreError> {

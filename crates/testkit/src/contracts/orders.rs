@@ -12,6 +12,7 @@ mod crud;
 mod history;
 mod inbox;
 mod listing;
+mod ownership;
 mod recovery;
 mod updates;
 
@@ -32,6 +33,7 @@ use inbox::{inbox_records_a_batch_once_per_message, inbox_records_each_message_o
 use listing::{
     list_filters_return_exactly_the_matching_orders, list_pages_newest_first_exactly_once,
 };
+use ownership::an_owner_sees_only_its_own_orders;
 use recovery::stuck_orders_are_found_and_counted;
 use updates::update_is_conditional_on_the_version;
 
@@ -55,6 +57,7 @@ pub async fn order_store_contract<F: OrderStoreFixture + ?Sized>(fixture: &F) {
     starts_empty(store.as_ref()).await;
     insert_then_find_round_trips(store.as_ref(), &mut ledger).await;
     unknown_order_is_none(store.as_ref()).await;
+    an_owner_sees_only_its_own_orders(store.as_ref(), &mut ledger).await;
     dropped_transaction_leaves_nothing(store.as_ref()).await;
     concurrent_placements_get_their_own_answers(fixture, Arc::clone(&store), &mut ledger).await;
     update_is_conditional_on_the_version(store.as_ref(), &mut ledger).await;
@@ -147,7 +150,7 @@ async fn insert_all(store: &dyn OrderStore, ledger: &mut Ledger, orders: &[Order
 
 async fn find(store: &dyn OrderStore, id: OrderId) -> Option<Order> {
     store
-        .find(id)
+        .find(id, None)
         .await
         .expect("order store: find must succeed")
 }

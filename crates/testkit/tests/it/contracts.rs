@@ -280,14 +280,14 @@ async fn sqlite_reads_proceed_while_a_write_transaction_is_open() {
 
     let mut open = store.begin().await.expect("a second transaction");
     open.insert_order(&pending).await.expect("an insert");
-    let read = timeout(Duration::from_secs(2), store.find(committed.id()))
+    let read = timeout(Duration::from_secs(2), store.find(committed.id(), None))
         .await
         .expect("a read must not wait for the open write transaction")
         .expect("the read must succeed")
         .expect("the committed order must be found");
     assert_eq!(read.items(), committed.items());
     assert_eq!(read.total(), committed.total());
-    let unseen = timeout(Duration::from_secs(2), store.find(pending.id()))
+    let unseen = timeout(Duration::from_secs(2), store.find(pending.id(), None))
         .await
         .expect("a read must not wait for the open write transaction")
         .expect("the read must succeed");
@@ -307,15 +307,18 @@ async fn sqlite_reads_proceed_while_a_write_transaction_is_open() {
 
     let writer_only = SqlOrderStore::new(db.connection().clone(), OutboxSignal::new());
     assert!(
-        timeout(Duration::from_millis(300), writer_only.find(committed.id()))
-            .await
-            .is_err(),
+        timeout(
+            Duration::from_millis(300),
+            writer_only.find(committed.id(), None)
+        )
+        .await
+        .is_err(),
         "without readers a read queues behind the writer's transaction"
     );
 
     open.commit().await.expect("a commit");
     let seen = store
-        .find(pending.id())
+        .find(pending.id(), None)
         .await
         .expect("the read must succeed");
     assert_eq!(seen.map(|o| o.id()), Some(pending.id()));

@@ -3,8 +3,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, post, web};
 
+use adapters::http::auth::Authenticated;
 use adapters::http::{ApiError, FieldError, JsonBody};
-use domain::ProductId;
+use domain::{Action, ProductId};
 
 use super::Orders;
 use super::dto::{WarmupRequest, WarmupResponse};
@@ -29,9 +30,11 @@ const WARMUP_CONCURRENCY: usize = 4;
 )]
 #[post("/admin/cache/warmup")]
 pub async fn warm_cache(
+    caller: Authenticated,
     orders: web::Data<Orders>,
     body: JsonBody<WarmupRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::Operate)?;
     let mut errors = Vec::new();
     let mut ids = Vec::new();
     for (i, raw) in body.0.product_ids.iter().enumerate() {

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, patch, post, web};
 
+use adapters::http::auth::Authenticated;
 use adapters::http::idempotency::Idempotency;
 use adapters::http::{ApiError, RawBody, etag, if_match, json_body, optional_json_body, parse_id};
 use domain::{OrderId, Shipment};
@@ -16,6 +17,7 @@ use super::parse::{cause, detail_errors, parse_patch};
 
 async fn change(
     req: &HttpRequest,
+    caller: &Authenticated,
     orders: &Orders,
     idempotency: &Idempotency,
     body: &[u8],
@@ -27,7 +29,7 @@ async fn change(
         .run(req, body, |context| async move {
             let command = command(body)?;
             let order = orders
-                .change_order(id, expected, command, cause(req, &context))
+                .change_order(id, expected, command, cause(req, &context), &caller.0)
                 .await
                 .map_err(change_error)?;
             Ok(HttpResponse::Ok()
@@ -60,11 +62,12 @@ async fn change(
 #[post("/orders/{id}/cancel")]
 pub async fn cancel_order(
     req: HttpRequest,
+    caller: Authenticated,
     orders: web::Data<Orders>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    change(&req, &orders, &idempotency, &body.0, |_| {
+    change(&req, &caller, &orders, &idempotency, &body.0, |_| {
         Ok(OrderCommand::Cancel)
     })
     .await
@@ -93,11 +96,12 @@ pub async fn cancel_order(
 #[delete("/orders/{id}")]
 pub async fn delete_order(
     req: HttpRequest,
+    caller: Authenticated,
     orders: web::Data<Orders>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    change(&req, &orders, &idempotency, &body.0, |_| {
+    change(&req, &caller, &orders, &idempotency, &body.0, |_| {
         Ok(OrderCommand::Cancel)
     })
     .await
@@ -128,6 +132,7 @@ pub async fn delete_order(
 #[post("/orders/{id}/ship")]
 pub async fn ship_order(
     req: HttpRequest,
+    caller: Authenticated,
     orders: web::Data<Orders>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
@@ -138,7 +143,7 @@ pub async fn ship_order(
             .map(OrderCommand::Ship)
             .map_err(|e| ApiError::validation(detail_errors(e).collect()))
     };
-    change(&req, &orders, &idempotency, &body.0, parse).await
+    change(&req, &caller, &orders, &idempotency, &body.0, parse).await
 }
 
 /// Marks a shipped order delivered.
@@ -164,11 +169,12 @@ pub async fn ship_order(
 #[post("/orders/{id}/deliver")]
 pub async fn deliver_order(
     req: HttpRequest,
+    caller: Authenticated,
     orders: web::Data<Orders>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
-    change(&req, &orders, &idempotency, &body.0, |_| {
+    change(&req, &caller, &orders, &idempotency, &body.0, |_| {
         Ok(OrderCommand::Deliver)
     })
     .await
@@ -198,6 +204,7 @@ pub async fn deliver_order(
 #[patch("/orders/{id}")]
 pub async fn update_order(
     req: HttpRequest,
+    caller: Authenticated,
     orders: web::Data<Orders>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
@@ -216,7 +223,7 @@ pub async fn update_order(
     let patch = parse_patch(parsed)?;
     // The patch is merged into the order under its row lock: without If-Match, a concurrent
     // change in between is kept, never overwritten.
-    change(&req, &orders, &idempotency, body, |_| {
+    change(&req, &caller, &orders, &idempotency, body, |_| {
         Ok(OrderCommand::UpdateDetails(patch))
     })
     .await

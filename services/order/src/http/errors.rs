@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 
 use adapters::http::{ApiError, FieldError, precondition_failed};
 use domain::OrderLine;
-use ports::ordering::{CatalogError, ChangeOrderError, PlaceOrderError};
+use ports::ordering::{CatalogError, ChangeOrderError, PlaceOrderError, ReadOrdersError};
 
 pub(super) fn place_error(e: PlaceOrderError, request: &[OrderLine]) -> ApiError {
     match e {
@@ -60,7 +60,23 @@ pub(super) fn place_error(e: PlaceOrderError, request: &[OrderLine]) -> ApiError
         }
         PlaceOrderError::Invalid(e) => ApiError::validation(vec![FieldError::new("items", e)]),
         PlaceOrderError::CurrencyMismatch { .. } => ApiError::internal(anyhow::Error::new(e)),
+        PlaceOrderError::NotYourCustomerId(refused) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "customer_mismatch",
+            "Not your customer id",
+        )
+        .detail(format!(
+            "{refused}: leave `customer_id` out, or name yourself"
+        )),
+        PlaceOrderError::Forbidden(refused) => ApiError::forbidden(refused.to_string()),
         PlaceOrderError::Store(e) => e.into(),
+    }
+}
+
+pub(super) fn read_error(e: ReadOrdersError) -> ApiError {
+    match e {
+        ReadOrdersError::Forbidden(refused) => ApiError::forbidden(refused.to_string()),
+        ReadOrdersError::Store(e) => e.into(),
     }
 }
 
@@ -89,6 +105,7 @@ pub(super) fn change_error(e: ChangeOrderError) -> ApiError {
         ))
         .with("current_status", status.as_str())
         .with("allowed_actions", allowed_actions),
+        ChangeOrderError::Forbidden(refused) => ApiError::forbidden(refused.to_string()),
         ChangeOrderError::Store(e) => e.into(),
     }
 }

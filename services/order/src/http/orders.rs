@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
+use adapters::http::auth::Authenticated;
 use adapters::http::idempotency::Idempotency;
 use adapters::http::{
     ApiError, Cursor, FieldError, RawBody, etag, json_body, page_request, parse_id,
@@ -15,7 +16,7 @@ use super::dto::{
     CreateOrderRequest, HistoryEntryResponse, HistoryResponse, ListOrdersQuery, OrderPage,
     OrderResponse, PageQuery,
 };
-use super::errors::place_error;
+use super::errors::{place_error, read_error};
 use super::parse::{cause, parse_order, parse_status};
 
 /// Places an order. The server reads names and prices from the product catalogue and
@@ -40,15 +41,17 @@ use super::parse::{cause, parse_order, parse_status};
 #[post("/orders")]
 pub async fn create_order(
     req: HttpRequest,
+    caller: Authenticated,
     orders: web::Data<Orders>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
     let (req, body, orders) = (&req, &body.0, &orders);
+    let caller = caller.0;
     idempotency
         .run(req, body, |context| async move {
             let parsed: CreateOrderRequest = json_body(req, body)?;
-            let mut request = parse_order(parsed, cause(req, &context))?;
+            let mut request = parse_order(parsed, caller, cause(req, &context))?;
             request.order_id = context.resource_id.map(OrderId::from_uuid);
             let lines = request.lines.clone();
             let order = orders
@@ -79,13 +82,15 @@ pub async fn create_order(
 )]
 #[get("/orders/{id}")]
 pub async fn get_order(
+    caller: Authenticated,
     orders: web::Data<Orders>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id("id", &path, OrderId::parse)?;
     let order = orders
-        .find_order(id)
-        .await?
+        .find_order(id, &caller.0)
+        .await
+        .map_err(read_error)?
         .ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(order.version()))
@@ -94,12 +99,16 @@ pub async fn get_order(
 
 async fn list(
     orders: &Orders,
+    caller: &Authenticated,
     filter: OrderFilter,
     limit: Option<i64>,
     cursor: Option<&str>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(limit, cursor)?;
-    let page = orders.list_orders(&filter, page).await?;
+    let page = orders
+        .list_orders(&filter, page, &caller.0)
+        .await
+        .map_err(read_error)?;
     Ok(HttpResponse::Ok().json(OrderPage {
         items: page.items.iter().map(OrderResponse::from).collect(),
         next_cursor: page.next_after.map(|id| Cursor(id).encode()),
@@ -120,6 +129,7 @@ async fn list(
 )]
 #[get("/orders")]
 pub async fn list_orders(
+    caller: Authenticated,
     orders: web::Data<Orders>,
     query: web::Query<ListOrdersQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -146,7 +156,14 @@ pub async fn list_orders(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    list(&orders, filter, query.limit, query.cursor.as_deref()).await
+    list(
+        &orders,
+        &caller,
+        filter,
+        query.limit,
+        query.cursor.as_deref(),
+    )
+    .await
 }
 
 /// Lists the orders that contain a product, newest first.
@@ -163,6 +180,7 @@ pub async fn list_orders(
 )]
 #[get("/orders/product/{product_id}")]
 pub async fn list_orders_of_product(
+    caller: Authenticated,
     orders: web::Data<Orders>,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
@@ -172,7 +190,14 @@ pub async fn list_orders_of_product(
         product_id: Some(product_id),
         ..OrderFilter::default()
     };
-    list(&orders, filter, query.limit, query.cursor.as_deref()).await
+    list(
+        &orders,
+        &caller,
+        filter,
+        query.limit,
+        query.cursor.as_deref(),
+    )
+    .await
 }
 
 /// Every change of an order, oldest first: the transitions with their reason and cause, and
@@ -191,13 +216,15 @@ pub async fn list_orders_of_product(
 )]
 #[get("/orders/{id}/history")]
 pub async fn order_history(
+    caller: Authenticated,
     orders: web::Data<Orders>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id("id", &path, OrderId::parse)?;
     let history = orders
-        .history(id)
-        .await?
+        .history(id, &caller.0)
+        .await
+        .map_err(read_error)?
         .ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))?;
     Ok(HttpResponse::Ok().json(HistoryResponse {
         order_id: id.to_string(),

@@ -8,8 +8,8 @@ use actix_web::HttpRequest;
 use adapters::http::idempotency::IdempotencyContext;
 use adapters::http::{ApiError, FieldError};
 use domain::{
-    CustomerId, DetailError, DetailsPatch, MAX_ITEMS_PER_ORDER, OrderDetails, OrderLine, OrderNote,
-    OrderStatus, ProductId, Quantity, ShippingAddress,
+    Caller, CustomerId, DetailError, DetailsPatch, MAX_ITEMS_PER_ORDER, OrderDetails, OrderLine,
+    OrderNote, OrderStatus, ProductId, Quantity, ShippingAddress,
 };
 use ports::ordering::{Cause, PlaceOrder};
 
@@ -72,7 +72,11 @@ fn request_id(req: &HttpRequest) -> Option<String> {
 }
 
 /// Parses the body into domain values, collecting every failing field.
-pub(super) fn parse_order(body: CreateOrderRequest, cause: Cause) -> Result<PlaceOrder, ApiError> {
+pub(super) fn parse_order(
+    body: CreateOrderRequest,
+    caller: Caller,
+    cause: Cause,
+) -> Result<PlaceOrder, ApiError> {
     let mut errors = Vec::new();
     let shipping_address = body
         .shipping_address
@@ -129,6 +133,7 @@ pub(super) fn parse_order(body: CreateOrderRequest, cause: Cause) -> Result<Plac
     }
     Ok(PlaceOrder {
         order_id: None,
+        caller,
         customer_id,
         lines,
         details: OrderDetails {

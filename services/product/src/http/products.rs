@@ -3,11 +3,12 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 
+use adapters::http::auth::Authenticated;
 use adapters::http::idempotency::Idempotency;
 use adapters::http::{
     ApiError, Cursor, JsonBody, RawBody, etag, if_match, json_body, page_request, parse_id,
 };
-use domain::ProductId;
+use domain::{Action, ProductId};
 use ports::inventory::CacheStatus;
 
 use super::dto::{
@@ -36,12 +37,14 @@ use super::{DeploymentCurrency, Products};
 )]
 #[post("/products")]
 pub async fn create_product(
+    caller: Authenticated,
     req: HttpRequest,
     products: web::Data<Products>,
     currency: web::Data<DeploymentCurrency>,
     idempotency: web::Data<Idempotency>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageCatalog)?;
     let (req, body, products) = (&req, &body.0, &products);
     idempotency
         .run(req, body, |context| async move {
@@ -147,12 +150,14 @@ pub async fn list_products(
 )]
 #[patch("/products/{id}")]
 pub async fn update_product(
+    caller: Authenticated,
     req: HttpRequest,
     products: web::Data<Products>,
     currency: web::Data<DeploymentCurrency>,
     path: web::Path<String>,
     body: JsonBody<UpdateProductRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageCatalog)?;
     let id = parse_id("id", &path, ProductId::parse)?;
     let expected_version = if_match(&req)?;
     let change = parse_change(body.0, currency.0, expected_version)?;

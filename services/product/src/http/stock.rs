@@ -3,11 +3,12 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 
+use adapters::http::auth::Authenticated;
 use adapters::http::idempotency::Idempotency;
 use adapters::http::{
     ApiError, Cursor, FieldError, RawBody, etag, if_match, json_body, page_request, parse_id,
 };
-use domain::ProductId;
+use domain::{Action, ProductId};
 
 use super::Products;
 use super::dto::{PageQuery, StockAdjustmentPage, StockAdjustmentRequest, StockAdjustmentResponse};
@@ -43,12 +44,14 @@ use super::parse::{parse_adjustment, request_id};
 )]
 #[post("/products/{id}/stock-adjustments")]
 pub async fn adjust_stock(
+    caller: Authenticated,
     req: HttpRequest,
     products: web::Data<Products>,
     idempotency: web::Data<Idempotency>,
     path: web::Path<String>,
     body: RawBody,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageCatalog)?;
     let id = parse_id("id", &path, ProductId::parse)?;
     let expected_version = if_match(&req)?;
     let (req, body, products) = (&req, &body.0, &products);
@@ -87,10 +90,12 @@ pub async fn adjust_stock(
 )]
 #[get("/products/{id}/stock-adjustments")]
 pub async fn list_adjustments(
+    caller: Authenticated,
     products: web::Data<Products>,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageCatalog)?;
     let id = parse_id("id", &path, ProductId::parse)?;
     let page = page_request(query.limit, query.cursor.as_deref())?;
     let page = products
@@ -125,9 +130,11 @@ pub async fn list_adjustments(
 )]
 #[get("/products/{id}/stock-adjustments/{adjustment_id}")]
 pub async fn get_adjustment(
+    caller: Authenticated,
     products: web::Data<Products>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require(Action::ManageCatalog)?;
     let (raw_id, raw_adjustment) = path.into_inner();
     let id = parse_id("id", &raw_id, ProductId::parse)?;
     let adjustment_id = uuid::Uuid::try_parse(raw_adjustment.trim()).map_err(|_| {

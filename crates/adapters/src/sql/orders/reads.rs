@@ -47,6 +47,13 @@ const FIND_ORDER: &str = concat!(
     " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ?"
 );
 
+/// [`FIND_ORDER`] when it is a given customer's.
+const FIND_OWNED_ORDER: &str = concat!(
+    "SELECT ",
+    order_and_item_columns!(),
+    " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? AND o.customer_id = ?"
+);
+
 /// Reads the next column of a row, in select order.
 struct Columns<'a> {
     row: &'a QueryResult,
@@ -108,21 +115,39 @@ const FIND_ORDER_FOR_UPDATE: &str = concat!(
     " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? FOR UPDATE"
 );
 
-/// Reads one order with its items in one round trip; with `lock`, the rows stay locked until
+const FIND_OWNED_ORDER_FOR_UPDATE: &str = concat!(
+    "SELECT ",
+    order_and_item_columns!(),
+    " FROM orders o JOIN order_items i ON i.order_id = o.id WHERE o.id = ? AND o.customer_id = ? \
+     FOR UPDATE"
+);
+
+/// Reads one order with its items in one round trip; with an `owner`, only if it is that
+/// customer's (the condition is in the statement). With `lock`, the rows stay locked until
 /// the transaction ends (SQLite has no row locks and needs none: its one writer connection
 /// runs one transaction at a time).
 pub(super) async fn find_order<C: ConnectionTrait>(
     conn: &C,
     id: OrderId,
+    owner: Option<&CustomerId>,
     lock: bool,
 ) -> Result<Option<Order>, StoreError> {
     let backend = conn.get_database_backend();
-    let sql = if lock && backend != DbBackend::Sqlite {
-        FIND_ORDER_FOR_UPDATE
-    } else {
-        FIND_ORDER
+    let lock = lock && backend != DbBackend::Sqlite;
+    let mut values: Vec<Value> = vec![id.as_uuid().into()];
+    let sql = match (owner, lock) {
+        (None, false) => FIND_ORDER,
+        (None, true) => FIND_ORDER_FOR_UPDATE,
+        (Some(owner), lock) => {
+            values.push(owner.as_str().into());
+            if lock {
+                FIND_OWNED_ORDER_FOR_UPDATE
+            } else {
+                FIND_OWNED_ORDER
+            }
+        }
     };
-    let stmt = Statement::from_sql_and_values(backend, sql, [id.as_uuid().into()]);
+    let stmt = Statement::from_sql_and_values(backend, sql, values);
     let rows = conn
         .query_all_raw(stmt)
         .await
@@ -304,12 +329,28 @@ fn history_entry(row: order_status_history::Model) -> Result<HistoryEntry, Store
     })
 }
 
+/// The order's history; with an `owner`, only if the order is that customer's (a subquery of
+/// the same statement).
 pub(super) async fn read_history<C: ConnectionTrait>(
     conn: &C,
     order_id: OrderId,
+    owner: Option<&CustomerId>,
 ) -> Result<Vec<HistoryEntry>, StoreError> {
-    order_status_history::Entity::find()
-        .filter(order_status_history::Column::OrderId.eq(order_id.as_uuid()))
+    let mut query = order_status_history::Entity::find()
+        .filter(order_status_history::Column::OrderId.eq(order_id.as_uuid()));
+    if let Some(owner) = owner {
+        query = query.filter(
+            order_status_history::Column::OrderId.in_subquery(
+                sea_orm::sea_query::Query::select()
+                    .column(orders::Column::Id)
+                    .from(orders::Entity)
+                    .and_where(orders::Column::Id.eq(order_id.as_uuid()))
+                    .and_where(orders::Column::CustomerId.eq(owner.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    query
         .order_by_asc(order_status_history::Column::Seq)
         .all(conn)
         .await

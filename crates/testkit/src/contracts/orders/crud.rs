@@ -50,7 +50,7 @@ pub(super) async fn insert_then_find_round_trips(store: &dyn OrderStore, ledger:
 
     let mut tx = begin(store).await;
     let locked = tx
-        .load_for_update(full.id())
+        .load_for_update(full.id(), None)
         .await
         .expect("order store: load_for_update must succeed");
     assert_eq!(
@@ -59,7 +59,7 @@ pub(super) async fn insert_then_find_round_trips(store: &dyn OrderStore, ledger:
         "order store: load_for_update must return the committed order exactly"
     );
     let missing = tx
-        .load_for_update(OrderId::new())
+        .load_for_update(OrderId::new(), None)
         .await
         .expect("order store: load_for_update must succeed");
     assert!(

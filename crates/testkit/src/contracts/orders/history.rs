@@ -123,7 +123,7 @@ pub(super) async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized
             );
         }
         let through_port = store
-            .history(id)
+            .history(id, None)
             .await
             .expect("order store: history must succeed");
         assert_eq!(
@@ -143,7 +143,7 @@ pub(super) async fn history_reads_back_as_appended<F: OrderStoreFixture + ?Sized
     }
     assert!(
         store
-            .history(domain::OrderId::new())
+            .history(domain::OrderId::new(), None)
             .await
             .expect("order store: history must succeed")
             .is_empty(),
