@@ -67,6 +67,32 @@ async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Running {
     }
 }
 
+/// A token from `standalone token`, signed with the key in `data_dir` (made there if missing).
+async fn token(data_dir: &Path, subject: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_standalone"))
+        .args(["token", "--sub", subject, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .await
+        .expect("the token subcommand runs");
+    assert!(out.status.success(), "standalone token failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A client sending `token` on every request.
+fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
 async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>) -> i64 {
     db.query_one_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
@@ -83,11 +109,17 @@ async fn scalar(db: &DatabaseConnection, sql: &str, values: Vec<sea_orm::Value>)
 #[tokio::test]
 async fn a_killed_standalone_settles_every_acknowledged_order_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    // Made before the first start: the key the token command makes is the one the system
+    // then verifies with.
+    let http = client_with(&token(dir.path(), "admin", "admin").await);
     let first = start(dir.path()).await;
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/orders", first.order))
+        .json(&json!({"items": [{"product_id": "00000000-0000-7000-8000-000000000000", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "an order needs a token");
 
     let initial: HashMap<String, i64> =
         HashMap::from([("Scarce".into(), 40), ("Plenty".into(), 1000)]);

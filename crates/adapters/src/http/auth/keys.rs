@@ -95,11 +95,6 @@ impl JwksCache {
     /// A cache of the JWKS at `url`, empty until [`JwksCache::refresh`] or [`JwksCache::run`]
     /// fetched it.
     pub fn new(url: &str, timeout: Duration) -> anyhow::Result<Self> {
-        // ring as the TLS crypto provider (a provider installed before wins, which is fine).
-        // It lacks post-quantum key exchange, which is why rustls deprecates it; what travels
-        // here is public keys, whose integrity TLS still protects.
-        #[allow(deprecated)]
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .build()
