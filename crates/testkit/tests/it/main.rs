@@ -24,6 +24,7 @@ macro_rules! both {
     };
 }
 
+mod access;
 mod contracts;
 mod docs;
 mod flow;
