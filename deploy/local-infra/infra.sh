@@ -11,13 +11,18 @@
 #           also writes their names to FILE, one per line.
 #   down    Stop the servers started by `up` (all of them, or the SERVERs named:
 #           mysql, redis, rabbitmq). Data is kept.
-#   env     Print `export` lines with the connection URLs the tests read.
+#   env     Print `export` lines with the connection URLs the tests read: beside
+#           the admin URL TEST_AMQP_URL, TEST_AMQP_ORDER_URL and
+#           TEST_AMQP_PRODUCT_URL (the services' own users, created on every `up`
+#           of a broker this script started, see deploy/rabbitmq/service-users.sh)
+#           and TEST_RABBITMQ_API_URL (the management API, where the tests copy
+#           the users' topic permissions to their own exchanges).
 #   status  Tell for each server whether it answers and who started it.
 #   clean   `down`, then remove $INFRA_DIR.
 #
 # Settings (environment): TEST_MYSQL_PORT (13306), TEST_REDIS_PORT (16379),
-# TEST_AMQP_PORT (15673), TEST_RABBIT_DIST_PORT (25673), TEST_RABBIT_EPMD_PORT
-# (14369), INFRA_DIR (<repo>/target/test-infra), INFRA_TIMEOUT (60 seconds to
+# TEST_AMQP_PORT (15673), TEST_RABBIT_MGMT_PORT (TEST_AMQP_PORT + 2),
+# TEST_RABBIT_DIST_PORT (25673), TEST_RABBIT_EPMD_PORT (14369), INFRA_DIR (<repo>/target/test-infra), INFRA_TIMEOUT (60 seconds to
 # wait for each server), INFRA_STOP_TIMEOUT (30 seconds before SIGKILL).
 set -euo pipefail
 
@@ -35,6 +40,7 @@ OWNED_FILE="$STATE_DIR/owned"
 MYSQL_PORT="${TEST_MYSQL_PORT:-13306}"
 REDIS_PORT="${TEST_REDIS_PORT:-16379}"
 AMQP_PORT="${TEST_AMQP_PORT:-15673}"
+RABBIT_MGMT_PORT="${TEST_RABBIT_MGMT_PORT:-$((AMQP_PORT + 2))}"
 RABBIT_DIST_PORT="${TEST_RABBIT_DIST_PORT:-25673}"
 RABBIT_EPMD_PORT="${TEST_RABBIT_EPMD_PORT:-14369}"
 RABBIT_NODE="${TEST_RABBIT_NODE:-infra-test@localhost}"
@@ -426,16 +432,33 @@ rabbit_write_config() {
   fi
   chmod 400 "$RABBIT_HOME/.erlang.cookie"
   echo '# Written by infra.sh: keeps the system rabbitmq-env.conf out.' >"$RABBIT_DIR/rabbitmq-env.conf"
-  echo '[].' >"$RABBIT_DIR/enabled_plugins"
+  # The management API: tests grant the service users topic permissions on their exchanges.
+  echo '[rabbitmq_management].' >"$RABBIT_DIR/enabled_plugins"
   echo '[].' >"$RABBIT_DIR/advanced.config"
-  cat >"$RABBIT_DIR/rabbitmq.conf" <<'CONF'
-# Written by infra.sh. Listener address and port come from the environment.
+  cat >"$RABBIT_DIR/rabbitmq.conf" <<CONF
+# Written by infra.sh. The AMQP listener address and port come from the environment.
 loopback_users.guest = true
 disk_free_limit.absolute = 50MB
 log.file.level = info
 log.console = false
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBIT_MGMT_PORT
 CONF
 }
+
+# The services' users (see deploy/rabbitmq/service-users.sh), with the passwords `env` prints.
+rabbit_users() {
+  if ! ORDER_SERVICE_AMQP_PASSWORD=order-service PRODUCT_SERVICE_AMQP_PASSWORD=product-service \
+    "$REPO_ROOT/deploy/rabbitmq/service-users.sh" \
+    env "${RABBIT_ENV[@]}" "$RABBIT_BIN_DIR/rabbitmqctl" -n "$RABBIT_NODE" \
+    >"$RABBIT_LOG_DIR/service-users.log" 2>&1; then
+    log "rabbitmq: creating the service users failed"
+    show_logs "$RABBIT_LOG_DIR/service-users.log"
+    return 1
+  fi
+}
+
+rabbit_mgmt_up() { port_open "$RABBIT_MGMT_PORT"; }
 
 rabbit_amqp_up() { port_open "$AMQP_PORT"; }
 
@@ -465,6 +488,12 @@ rabbit_start() {
     show_logs "$RABBIT_LOG_DIR/$RABBIT_NODE.log" "$RABBIT_LOG_DIR/stdout.log" "$RABBIT_LOG_DIR/await_startup.log"
     return 1
   fi
+  if ! wait_ready rabbitmq rabbit_mgmt_up; then
+    log "rabbitmq: the management API does not answer on 127.0.0.1:$RABBIT_MGMT_PORT"
+    show_logs "$RABBIT_LOG_DIR/$RABBIT_NODE.log"
+    return 1
+  fi
+  rabbit_users
 }
 
 rabbit_check_external() { :; }
@@ -472,6 +501,10 @@ rabbit_check_external() { :; }
 rabbit_preflight() {
   if port_open "$RABBIT_DIST_PORT"; then
     log "rabbitmq: port $RABBIT_DIST_PORT (Erlang distribution) is already in use; free it or set TEST_RABBIT_DIST_PORT"
+    return 1
+  fi
+  if port_open "$RABBIT_MGMT_PORT"; then
+    log "rabbitmq: port $RABBIT_MGMT_PORT (management API) is already in use; free it or set TEST_RABBIT_MGMT_PORT"
     return 1
   fi
 }
@@ -526,6 +559,14 @@ check_external() {
   esac
 }
 
+# What every `up` redoes on a server it started earlier and reuses.
+refresh_owned() {
+  case "$1" in
+    rabbitmq) rabbit_bins && rabbit_users ;;
+    *) return 0 ;;
+  esac
+}
+
 stop_server() {
   local name="$1" pid
   if pid="$(owned_pid "$name")"; then
@@ -546,7 +587,14 @@ stop_server() {
 env_lines() {
   printf "export TEST_MYSQL_URL='mysql://app:app@127.0.0.1:%s'\n" "$MYSQL_PORT"
   printf "export TEST_REDIS_URL='redis://127.0.0.1:%s'\n" "$REDIS_PORT"
+  # The admin user: declares and deletes the tests' topologies. Local tests only.
   printf "export TEST_AMQP_URL='amqp://guest:guest@127.0.0.1:%s/%%2f'\n" "$AMQP_PORT"
+  # Only a broker started here has the service users and the management API.
+  if is_owned rabbitmq; then
+    printf "export TEST_AMQP_ORDER_URL='amqp://order-service:order-service@127.0.0.1:%s/%%2f'\n" "$AMQP_PORT"
+    printf "export TEST_AMQP_PRODUCT_URL='amqp://product-service:product-service@127.0.0.1:%s/%%2f'\n" "$AMQP_PORT"
+    printf "export TEST_RABBITMQ_API_URL='http://guest:guest@127.0.0.1:%s/api'\n" "$RABBIT_MGMT_PORT"
+  fi
 }
 
 up_one() {
@@ -556,6 +604,7 @@ up_one() {
   if port_open "$port"; then
     if is_owned "$name" && pid="$(owned_pid "$name")"; then
       log "$name: already running on 127.0.0.1:$port (pid $pid, started by an earlier 'up')"
+      refresh_owned "$name" || return 1
     else
       unmark_owned "$name"
       rm -f "$(pid_file "$name")"

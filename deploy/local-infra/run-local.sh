@@ -26,15 +26,17 @@ source "$INFRA_DIR/env.sh"
 cargo build -q -p order-service -p product-service
 
 export RUST_LOG="${RUST_LOG:-info}"
-export APP__REDIS__URL="$TEST_REDIS_URL" APP__AMQP__URL="$TEST_AMQP_URL"
-APP__HTTP__PORT=3000 APP__DATABASE__URL="$TEST_MYSQL_URL/productdb" \
-  target/debug/product-service &
+export APP__REDIS__URL="$TEST_REDIS_URL"
+# Each service as its own broker user when the broker has them (one infra.sh started does).
+APP__AMQP__URL="${TEST_AMQP_PRODUCT_URL:-$TEST_AMQP_URL}" APP__HTTP__PORT=3000 \
+  APP__DATABASE__URL="$TEST_MYSQL_URL/productdb" target/debug/product-service &
 pids+=($!)
 for _ in $(seq 1 100); do
   APP__HTTP__PORT=3000 target/debug/product-service healthcheck >/dev/null 2>&1 && break
   sleep 0.2
 done
-APP__HTTP__PORT=8080 APP__DATABASE__URL="$TEST_MYSQL_URL/orderdb" \
+APP__AMQP__URL="${TEST_AMQP_ORDER_URL:-$TEST_AMQP_URL}" APP__HTTP__PORT=8080 \
+  APP__DATABASE__URL="$TEST_MYSQL_URL/orderdb" \
   APP__PRODUCT_SERVICE__URL=http://127.0.0.1:3000 target/debug/order-service &
 pids+=($!)
 cat <<MSG

@@ -33,7 +33,13 @@ fn settings(
         ),
         ("APP__REDIS__URL", env.redis_url.clone()),
         ("APP__REDIS__KEY_PREFIX", format!("{namespace}:{service}:")),
-        ("APP__AMQP__URL", env.amqp_url.clone()),
+        (
+            "APP__AMQP__URL",
+            match service {
+                "order-service" => env.order_amqp_url.clone(),
+                _ => env.product_amqp_url.clone(),
+            },
+        ),
         ("APP__AMQP__PREFIX", format!("{namespace}.")),
     ]
     .into_iter()

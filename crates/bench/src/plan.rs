@@ -87,8 +87,11 @@ pub struct Env {
     pub mysql_url: String,
     /// `redis://host:port`.
     pub redis_url: String,
-    /// `amqp://...`.
-    pub amqp_url: String,
+    /// `amqp://...` of the order service's own broker user (`TEST_AMQP_ORDER_URL`), or of the
+    /// administrator (`TEST_AMQP_URL`) when the broker has no such user.
+    pub order_amqp_url: String,
+    /// See `order_amqp_url`.
+    pub product_amqp_url: String,
     /// `dev` or `release`: how the services were built (for the report).
     pub profile: String,
     /// Distinguishes this run's databases, queues and keys from earlier runs'.
@@ -111,7 +114,8 @@ impl Env {
             order_tx_lua: var("BENCH_ORDER_TX_LUA")?.into(),
             mysql_url: var("TEST_MYSQL_URL")?,
             redis_url: var("TEST_REDIS_URL")?,
-            amqp_url: var("TEST_AMQP_URL")?,
+            order_amqp_url: var("TEST_AMQP_ORDER_URL").or_else(|_| var("TEST_AMQP_URL"))?,
+            product_amqp_url: var("TEST_AMQP_PRODUCT_URL").or_else(|_| var("TEST_AMQP_URL"))?,
             profile: std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "unknown".to_owned()),
             run_id: format!("{:06x}", rand::random::<u32>() & 0xff_ffff),
         };

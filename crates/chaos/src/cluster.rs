@@ -28,6 +28,11 @@ pub struct Env {
     pub redis_url: String,
     /// `amqp://...`.
     pub amqp_url: String,
+    /// The services' own broker users (`TEST_AMQP_ORDER_URL`, `TEST_AMQP_PRODUCT_URL`), when
+    /// the broker has them; `amqp_url` otherwise.
+    pub order_amqp_url: String,
+    /// See `order_amqp_url`.
+    pub product_amqp_url: String,
     /// Distinguishes this run's databases, queues and keys from earlier runs'.
     pub run_id: String,
 }
@@ -50,6 +55,8 @@ impl Env {
             mysql_url: var("TEST_MYSQL_URL")?,
             redis_url: var("TEST_REDIS_URL")?,
             amqp_url: var("TEST_AMQP_URL")?,
+            order_amqp_url: var("TEST_AMQP_ORDER_URL").or_else(|_| var("TEST_AMQP_URL"))?,
+            product_amqp_url: var("TEST_AMQP_PRODUCT_URL").or_else(|_| var("TEST_AMQP_URL"))?,
             run_id: uuid::Uuid::new_v4().simple().to_string()[..6].to_owned(),
         };
         for bin in ["order-service", "product-service"] {

@@ -51,7 +51,7 @@ fn isolate(
     database.create_if_missing = true;
     redis.url = infra.redis_url.clone();
     redis.key_prefix = format!("t{}:{service}:", iso.id);
-    amqp.url = infra.amqp_url.clone();
+    amqp.url = infra.service_amqp_url(service).to_owned();
     amqp.prefix = format!("t{}.", iso.id);
     amqp.retry_delay_ms = 200;
     outbox.poll_interval_ms = 200;

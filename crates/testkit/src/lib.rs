@@ -4,7 +4,9 @@
 //! Redis and RabbitMQ, each test with its own databases, exchange/queue prefix and Redis key
 //! prefix, so tests run in parallel without seeing each other. The servers come from
 //! `make test` (see `deploy/local-infra/`), which exports `TEST_MYSQL_URL`, `TEST_REDIS_URL`
-//! and `TEST_AMQP_URL`; a missing variable is a loud failure, never a skipped test.
+//! and `TEST_AMQP_URL`; a missing variable is a loud failure, never a skipped test. When it
+//! also exports the services' own broker users (`TEST_AMQP_ORDER_URL`, `TEST_AMQP_PRODUCT_URL`),
+//! each service connects as its user, so the whole flow proves their permissions suffice.
 //! [`spawn_standalone`] starts the standalone composition (SQLite, in-process bus, memory
 //! caches) on free ports with its own data directory. Both return a [`TestSystem`], so each
 //! black-box test runs against both.
@@ -12,7 +14,7 @@
 //! Layout:
 //! - [`auth`]: the test key every system trusts, and tokens (admin by default on
 //!   [`TestSystem::http`]; customers, expired, wrong audience, foreign key).
-//! - `infra.rs`: [`Infra`], where the servers are.
+//! - `infra.rs`: [`Infra`], where the servers are, and the services' [`ServiceUsers`].
 //! - `isolation.rs`: [`Isolation`], each test's own names, and the settings pointed at them
 //!   ([`product_settings`], [`order_settings`], [`standalone_settings`]).
 //! - `spawn.rs`: [`spawn_system`], [`spawn_system_with`], [`spawn_standalone`], and the
@@ -40,7 +42,7 @@ mod system;
 
 pub use database::scalar_i64;
 pub use endpoints::Reply;
-pub use infra::Infra;
+pub use infra::{Infra, ServiceUsers};
 pub use isolation::{Isolation, order_settings, product_settings, standalone_settings};
 pub use poll::eventually;
 pub use spawn::{ServiceHandle, spawn_standalone, spawn_system, spawn_system_with};

@@ -86,14 +86,16 @@ impl TestSystem {
                     .confirm_select(lapin::options::ConfirmSelectOptions::default())
                     .await
                     .expect("confirms");
+                let topology =
+                    adapters::rabbitmq::Topology::for_service(amqp_prefix, service, vec![], 10);
                 let properties = lapin::BasicProperties::default()
                     .with_message_id(message_id.into())
                     .with_type(routing_key.into())
                     .with_delivery_mode(2);
                 channel
                     .basic_publish(
-                        format!("{amqp_prefix}shop.dlx").as_str().into(),
-                        format!("{amqp_prefix}{service}.events").as_str().into(),
+                        topology.dead_letter_exchange.as_str().into(),
+                        topology.queue.as_str().into(),
                         lapin::options::BasicPublishOptions {
                             mandatory: true,
                             ..Default::default()

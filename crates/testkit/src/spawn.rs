@@ -97,6 +97,10 @@ pub async fn spawn_system_with(
     init_logs();
     let infra = Infra::from_env();
     let iso = Isolation::new();
+    let amqp_prefix = format!("t{}.", iso.id);
+    if let Some(users) = &infra.service_users {
+        users.grant_topic_permissions(&amqp_prefix).await;
+    }
     let mut ps = product_settings(&infra, &iso);
     product(&mut ps);
     let product_db_url = ps.database.url.clone();
@@ -126,7 +130,7 @@ pub async fn spawn_system_with(
         order_db_url,
         http: http_client(),
         backend: Backend::Distributed {
-            amqp_prefix: format!("t{}.", iso.id),
+            amqp_prefix,
             product_cache_prefix: format!("t{}:product:", iso.id),
             infra,
         },

@@ -314,6 +314,7 @@ impl Consumer {
         for name in [
             &topology.exchange,
             &topology.dead_letter_exchange,
+            &topology.redelivery_exchange,
             &topology.queue,
             &topology.dlq,
             &self.connection_name,

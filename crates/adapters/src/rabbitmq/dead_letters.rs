@@ -1,10 +1,17 @@
 //! The dead-letter queue of one service on RabbitMQ, for operators: look, replay.
+//!
+//! A replayed message goes back into the service's own work queue through its redelivery
+//! exchange, carrying its original routing key in the `x-original-routing-key` header. It is not
+//! republished on the shared exchange: that would hand it to every queue bound to its key, and
+//! the service's broker user may publish there only the events the service produces (the order
+//! service must not publish `order.qty_confirmed`, which it consumes).
 
 use anyhow::Context;
 use async_trait::async_trait;
 use lapin::options::{BasicAckOptions, BasicGetOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 
+use super::retry::ORIGINAL_ROUTING_KEY;
 use super::{Topology, connect, queue_depth, short};
 use ports::messaging::{DeadLetterView, DeadLetters};
 
@@ -26,13 +33,17 @@ impl RabbitMqDeadLetters {
 }
 
 /// The routing key a dead letter was first published with: the `type` property our publisher
-/// sets, else the first routing key recorded in its `x-death` header.
+/// sets, else the [`ORIGINAL_ROUTING_KEY`] header of a retried or replayed message, else the
+/// first routing key recorded in its `x-death` header.
 fn original_routing_key(message: &lapin::message::BasicGetMessage) -> Option<String> {
     let properties = &message.delivery.properties;
     if let Some(kind) = properties.kind() {
         return Some(kind.to_string());
     }
     let headers = properties.headers().as_ref()?;
+    if let Some(AMQPValue::LongString(key)) = headers.inner().get(ORIGINAL_ROUTING_KEY) {
+        return Some(key.to_string());
+    }
     let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
         return None;
     };
@@ -114,13 +125,18 @@ impl DeadLetters for RabbitMqDeadLetters {
                 tracing::warn!("a dead letter without a routing key stays in the queue");
                 continue;
             };
-            let mut properties = message.delivery.properties.clone();
-            // A fresh delivery history: the consumers count deliveries from here.
-            properties = properties.with_headers(FieldTable::default());
+            // A fresh delivery history (the consumer counts retries from here), and the key the
+            // consumer must see instead of the work queue's name it is redelivered with.
+            let mut headers = FieldTable::default();
+            headers.insert(
+                ShortString::from(ORIGINAL_ROUTING_KEY),
+                AMQPValue::LongString(LongString::from(routing_key.as_str())),
+            );
+            let properties = message.delivery.properties.clone().with_headers(headers);
             let confirm = channel
                 .basic_publish(
-                    short(&self.topology.exchange)?,
-                    short(&routing_key)?,
+                    short(&self.topology.redelivery_exchange)?,
+                    short(&self.topology.queue)?,
                     lapin::options::BasicPublishOptions {
                         mandatory: true,
                         ..Default::default()

@@ -103,7 +103,14 @@ impl Dispatcher {
                 let limit = usize::try_from(self.topology.delivery_limit).unwrap_or(usize::MAX);
                 match queues.get(tries as usize).or(queues.last()) {
                     Some((pause, queue)) if (tries as usize) < limit => {
-                        match park(&self.retry_channel, &delivery, queue).await {
+                        match park(
+                            &self.retry_channel,
+                            &delivery,
+                            &self.topology.redelivery_exchange,
+                            queue,
+                        )
+                        .await
+                        {
                             Ok(()) => {
                                 tracing::warn!(%reason, retry_in = ?pause, retries = tries + 1, "message will be retried");
                                 delivery.ack(BasicAckOptions::default()).await

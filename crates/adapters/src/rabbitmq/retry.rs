@@ -2,10 +2,13 @@
 //! queue, not in the consumer.
 //!
 //! ```text
-//! {queue} --consumer: Retry--> {queue}.retry.{ms}ms (classic, x-message-ttl = ms)
-//!    ^                               | expired: dead-lettered through the default exchange
-//!    +-------------------------------+ with the work queue's name as routing key
+//! {queue} --consumer: Retry, via {queue}.redelivery--> {queue}.retry.{ms}ms (x-message-ttl = ms)
+//!    ^                                                      | expired: dead-lettered through
+//!    +------------------------------------------------------+ {queue}.redelivery, key {queue}
 //! ```
+//!
+//! Both hops go through the service's own direct exchange, never the default exchange: a
+//! service's broker user may write to its own exchanges only (see [`super::topology`]).
 //!
 //! Each pause has a queue of its own (one per distinct [`ports::messaging::retry_pause`] up to
 //! the delivery limit), so every message in a retry queue has the same time to live and the
@@ -71,9 +74,15 @@ pub(super) fn header<'a>(delivery: &'a Delivery, name: &str) -> Option<&'a AMQPV
         .and_then(|headers| headers.inner().get(name))
 }
 
-/// Publishes a copy of `delivery` to `retry_queue` (through the default exchange) with one more
+/// Publishes a copy of `delivery` to `retry_queue` (through `exchange`, the topology's
+/// redelivery exchange, to which each retry queue is bound under its own name) with one more
 /// retry counted, and waits for the broker's confirmation. `channel` must be in confirm mode.
-pub async fn park(channel: &Channel, delivery: &Delivery, retry_queue: &str) -> anyhow::Result<()> {
+pub async fn park(
+    channel: &Channel,
+    delivery: &Delivery,
+    exchange: &str,
+    retry_queue: &str,
+) -> anyhow::Result<()> {
     // The broker's own bookkeeping of earlier lives (`x-death`, `x-delivery-count`) must not
     // travel with the copy.
     let mut headers = FieldTable::default();
@@ -95,7 +104,7 @@ pub async fn park(channel: &Channel, delivery: &Delivery, retry_queue: &str) -> 
     let properties: BasicProperties = delivery.properties.clone().with_headers(headers);
     let confirmation = channel
         .basic_publish(
-            ShortString::from(""),
+            short(exchange)?,
             short(retry_queue)?,
             BasicPublishOptions {
                 mandatory: true,
@@ -111,7 +120,7 @@ pub async fn park(channel: &Channel, delivery: &Delivery, retry_queue: &str) -> 
     match confirmation {
         Confirmation::Ack(None) => Ok(()),
         Confirmation::Ack(Some(returned)) => bail!(
-            "`{retry_queue}` does not exist: {} {}",
+            "`{retry_queue}` is not bound to `{exchange}`: {} {}",
             returned.reply_code,
             returned.reply_text
         ),

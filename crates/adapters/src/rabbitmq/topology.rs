@@ -1,19 +1,26 @@
 //! Exchanges, queues and bindings, declared idempotently before publishing or consuming.
 //!
 //! ```text
-//! {prefix}shop.events (topic) --routing keys--> {prefix}{service}.events (quorum, delivery limit)
+//! {prefix}shop.events (topic) --routing keys--> {q} = {prefix}{service}.events (quorum)
 //!                                                   | reject / nack without requeue,
 //!                                                   | or delivery limit exceeded
-//!                                                   v  (dead-letter key = the queue's name)
-//! {prefix}shop.dlx (direct) --{prefix}{service}.events--> {prefix}{service}.events.dlq
+//!                                                   v  (dead-letter key = {q})
+//! {q}.dlx (direct) --{q}--> {q}.dlq
+//!
+//! {q}.redelivery (direct) --{q}--> {q}                      (retries back, replays)
+//!                         --{q}.retry.{ms}ms--> {q}.retry.{ms}ms
 //! ```
 //!
 //! A message whose handling failed transiently waits in one of the queue's retry queues
-//! (`{prefix}{service}.events.retry.{ms}ms`, see [`super::retry`]) and then returns to the queue.
+//! (`{q}.retry.{ms}ms`, see [`super::retry`]) and then returns to the queue.
 //!
-//! Dead letters are re-keyed with the queue's name so that each queue's rejects land in its own
-//! DLQ and only there, even when several services' queues are bound to the same routing key. The
-//! original routing key stays readable in the `x-death` header.
+//! Only the shared topic exchange is common to the services; everything else belongs to one
+//! service, so a broker user per service can be limited to names of its own (see the README's
+//! broker users). That is why a service's messages travel back into its own queues through its
+//! own direct exchange (`{q}.redelivery`), not through the shared exchange (where the service
+//! may publish only the events it produces) nor the default exchange (writing there would reach
+//! any queue by name). The original routing key stays readable in the `type` property and the
+//! `x-original-routing-key` header.
 
 use std::time::Duration;
 
@@ -32,8 +39,11 @@ use super::short;
 pub struct Topology {
     /// The shared durable topic exchange every event is published to.
     pub exchange: String,
-    /// The shared durable direct exchange receiving dead letters.
+    /// The service's durable direct exchange receiving its queue's dead letters.
     pub dead_letter_exchange: String,
+    /// The service's durable direct exchange leading back into its own queues: to the work
+    /// queue (retries expiring, dead letters replayed) and to each retry queue (parked copies).
+    pub redelivery_exchange: String,
     /// The service's durable quorum queue.
     pub queue: String,
     /// Where the service's queue dead-letters to.
@@ -61,7 +71,8 @@ impl Topology {
         let queue = format!("{prefix}{service}.events");
         Self {
             exchange: Self::exchange_name(prefix),
-            dead_letter_exchange: format!("{prefix}shop.dlx"),
+            dead_letter_exchange: format!("{queue}.dlx"),
+            redelivery_exchange: format!("{queue}.redelivery"),
             dlq: format!("{queue}.dlq"),
             queue,
             routing_keys,
@@ -91,7 +102,7 @@ impl Topology {
         format!("{prefix}shop.events")
     }
 
-    /// Declares both exchanges, both queues and every binding. Idempotent: declaring an existing
+    /// Declares the exchanges, the queues and every binding. Idempotent: declaring an existing
     /// entity with the same settings is a no-op. Declaring it with other settings (another delivery
     /// limit, a classic queue under the same name) is refused by the broker and returned as an
     /// error; the channel is then closed by the broker.
@@ -99,51 +110,32 @@ impl Topology {
     pub async fn declare(&self, channel: &Channel) -> anyhow::Result<()> {
         declare_exchange_only(channel, &self.exchange).await?;
         declare_exchange(channel, &self.dead_letter_exchange, ExchangeKind::Direct).await?;
+        declare_exchange(channel, &self.redelivery_exchange, ExchangeKind::Direct).await?;
 
         declare_queue(channel, &self.dlq, quorum_arguments()).await?;
-        channel
-            .queue_bind(
-                short(&self.dlq)?,
-                short(&self.dead_letter_exchange)?,
-                short(&self.queue)?,
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "failed to bind `{}` to `{}`",
-                    self.dlq, self.dead_letter_exchange
-                )
-            })?;
+        bind(channel, &self.dlq, &self.dead_letter_exchange, &self.queue).await?;
 
         declare_queue(channel, &self.queue, self.queue_arguments()).await?;
+        bind(channel, &self.queue, &self.redelivery_exchange, &self.queue).await?;
         for (delay, retry_queue) in self.retry_queues() {
             declare_queue(channel, &retry_queue, self.retry_queue_arguments(delay)).await?;
+            bind(
+                channel,
+                &retry_queue,
+                &self.redelivery_exchange,
+                &retry_queue,
+            )
+            .await?;
         }
         for key in &self.routing_keys {
-            channel
-                .queue_bind(
-                    short(&self.queue)?,
-                    short(&self.exchange)?,
-                    short(key)?,
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .with_context(|| {
-                    format!(
-                        "failed to bind `{}` to `{}` with key `{key}`",
-                        self.queue, self.exchange
-                    )
-                })?;
+            bind(channel, &self.queue, &self.exchange, key).await?;
         }
         tracing::debug!(routing_keys = ?self.routing_keys, "topology declared");
         Ok(())
     }
 
-    /// Deletes both queues (with their messages) and both exchanges. For tests and environments
-    /// torn down after use; the exchanges are shared by every service of the same prefix.
+    /// Deletes the queues (with their messages) and the exchanges. For tests and environments
+    /// torn down after use; the topic exchange is shared by every service of the same prefix.
     pub async fn delete(&self, channel: &Channel) -> anyhow::Result<()> {
         let retry_queues = self.retry_queues().into_iter().map(|(_, name)| name);
         for queue in [self.queue.clone(), self.dlq.clone()]
@@ -155,7 +147,11 @@ impl Topology {
                 .await
                 .with_context(|| format!("failed to delete queue `{queue}`"))?;
         }
-        for exchange in [&self.exchange, &self.dead_letter_exchange] {
+        for exchange in [
+            &self.exchange,
+            &self.dead_letter_exchange,
+            &self.redelivery_exchange,
+        ] {
             channel
                 .exchange_delete(short(exchange)?, ExchangeDeleteOptions::default())
                 .await
@@ -184,8 +180,8 @@ impl Topology {
     }
 
     /// A retry queue: its messages expire after `delay` and are dead-lettered through the
-    /// default exchange straight back to the work queue. A classic queue: it only holds each
-    /// message for a pause, and its copies are confirmed before the originals are acknowledged.
+    /// redelivery exchange back to the work queue. A classic queue: it only holds each message
+    /// for a pause, and its copies are confirmed before the originals are acknowledged.
     fn retry_queue_arguments(&self, delay: Duration) -> FieldTable {
         let mut arguments = FieldTable::default();
         arguments.insert(
@@ -194,7 +190,7 @@ impl Topology {
         );
         arguments.insert(
             "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(LongString::from("")),
+            AMQPValue::LongString(LongString::from(self.redelivery_exchange.as_str())),
         );
         arguments.insert(
             "x-dead-letter-routing-key".into(),
@@ -230,6 +226,19 @@ async fn declare_exchange(
         )
         .await
         .with_context(|| format!("failed to declare exchange `{exchange}`"))
+}
+
+async fn bind(channel: &Channel, queue: &str, exchange: &str, key: &str) -> anyhow::Result<()> {
+    channel
+        .queue_bind(
+            short(queue)?,
+            short(exchange)?,
+            short(key)?,
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .with_context(|| format!("failed to bind `{queue}` to `{exchange}` with key `{key}`"))
 }
 
 async fn declare_queue(
@@ -268,7 +277,14 @@ mod tests {
             5,
         );
         assert_eq!(topology.exchange, "t1-shop.events");
-        assert_eq!(topology.dead_letter_exchange, "t1-shop.dlx");
+        assert_eq!(
+            topology.dead_letter_exchange,
+            "t1-product-service.events.dlx"
+        );
+        assert_eq!(
+            topology.redelivery_exchange,
+            "t1-product-service.events.redelivery"
+        );
         assert_eq!(topology.queue, "t1-product-service.events");
         assert_eq!(topology.dlq, "t1-product-service.events.dlq");
         assert_eq!(topology.routing_keys, ["order.created"]);
@@ -286,7 +302,7 @@ mod tests {
         );
         assert_eq!(
             arguments.get("x-dead-letter-exchange"),
-            Some(&AMQPValue::LongString("shop.dlx".into()))
+            Some(&AMQPValue::LongString("order-service.events.dlx".into()))
         );
         assert_eq!(
             arguments.get("x-dead-letter-routing-key"),
@@ -320,7 +336,9 @@ mod tests {
         );
         assert_eq!(
             arguments.get("x-dead-letter-exchange"),
-            Some(&AMQPValue::LongString("".into()))
+            Some(&AMQPValue::LongString(
+                "order-service.events.redelivery".into()
+            ))
         );
         assert_eq!(
             arguments.get("x-dead-letter-routing-key"),

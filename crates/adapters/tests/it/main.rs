@@ -5,8 +5,10 @@
 //! parallel on one broker.
 //!
 //! Layout: `helpers` (broker fixture, scripted handler, TCP proxy to cut connections),
-//! `topology`, `publisher`, `consumer`.
+//! `topology`, `publisher`, `consumer`, `broker_users` (the services' own users and what the
+//! broker refuses them).
 
+mod broker_users;
 mod consumer;
 mod helpers;
 mod publisher;

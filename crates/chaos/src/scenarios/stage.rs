@@ -42,9 +42,9 @@ impl Stage {
     }
 
     fn settings(&self, role: Role, port: u16) -> Vec<(String, String)> {
-        let (db, short) = match role {
-            Role::Order => (&self.orders_db, "order"),
-            Role::Product => (&self.products_db, "product"),
+        let (db, short, amqp_url) = match role {
+            Role::Order => (&self.orders_db, "order", &self.env.order_amqp_url),
+            Role::Product => (&self.products_db, "product", &self.env.product_amqp_url),
         };
         let mut s: Vec<(String, String)> = [
             ("RUST_LOG", "info".to_owned()),
@@ -57,7 +57,7 @@ impl Stage {
             ("APP__DATABASE__MAX_CONNECTIONS", "20".to_owned()),
             ("APP__REDIS__URL", self.env.redis_url.clone()),
             ("APP__REDIS__KEY_PREFIX", format!("{}:{short}:", self.tag)),
-            ("APP__AMQP__URL", self.env.amqp_url.clone()),
+            ("APP__AMQP__URL", amqp_url.clone()),
             ("APP__AMQP__PREFIX", self.amqp_prefix.clone()),
             ("APP__AMQP__RETRY_DELAY_MS", "200".to_owned()),
             ("APP__OUTBOX__POLL_INTERVAL_MS", "250".to_owned()),
