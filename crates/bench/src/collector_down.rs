@@ -74,10 +74,11 @@ pub async fn run(
     );
     check_load(report, &format!("{C} {off_measure}"), &off.stats);
     check_load(report, &format!("{C} {on_measure}"), &on.stats);
-    let legs = format!("two legs of {} s each, in the order off, on, on, off", leg_secs.as_secs());
-    report.push(
-        Row::load(C, &off_measure, &off.stats).note(&format!("{legs}; {}", off.settled())),
+    let legs = format!(
+        "two legs of {} s each, in the order off, on, on, off",
+        leg_secs.as_secs()
     );
+    report.push(Row::load(C, &off_measure, &off.stats).note(&format!("{legs}; {}", off.settled())));
     let off_rate = off.stats.rate();
     report.push(
         Row::load(C, &on_measure, &on.stats)
@@ -116,7 +117,16 @@ async fn load(
     let hot = pair.apis.create_products(http, 1, HOT_STOCK).await?;
     pair.apis.warm_caches(http, &hot).await?;
     let probe = PendingProbe::connect(&format!("{}/{}", env.mysql_url, pair.order_db)).await?;
-    closed_orders(&pair.apis, http, &hot, WRITE_CLIENTS, secs, &probe, settle_cap).await
+    closed_orders(
+        &pair.apis,
+        http,
+        &hot,
+        WRITE_CLIENTS,
+        secs,
+        &probe,
+        settle_cap,
+    )
+    .await
 }
 
 /// One side's legs together: their requests, their time, and how each settled.

@@ -2,7 +2,7 @@
 
 use adapters::settings::{
     AmqpSettings, DatabaseSettings, HttpSettings, IdempotencySettings, OutboxSettings,
-    RedisSettings, SweeperSettings,
+    RateLimitSettings, RedisSettings, SweeperSettings,
 };
 use serde::Deserialize;
 
@@ -13,6 +13,8 @@ pub struct Settings {
     pub currency: String,
     /// `[http]`
     pub http: HttpSettings,
+    /// `[rate_limit]`
+    pub rate_limit: RateLimitSettings,
     /// `[database]`
     pub database: DatabaseSettings,
     /// `[redis]`
