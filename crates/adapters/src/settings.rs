@@ -247,3 +247,19 @@ impl SweeperSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_connection_password() {
+        let database = DatabaseSettings {
+            url: "mysql://app:s3cret@db:3306/orders".into(),
+            max_connections: 1,
+            acquire_timeout_ms: 1,
+            create_if_missing: false,
+        };
+        assert!(!format!("{database:?}").contains("s3cret"));
+    }
+}
