@@ -12,6 +12,8 @@
 //! - [`auth`]: bearer JWTs verified into the [`domain::Caller`]; `401`/`403` answers.
 //! - [`idempotency`]: unsafe requests run at most once per `Idempotency-Key`.
 //! - [`dead_letters`]: the admin endpoints over a service's dead-letter queue.
+//! - [`rate_limit`]: per-caller request quotas by route class (`429` with `Retry-After`).
+//! - [`security`]: security headers, header-size and body-time limits, CORS.
 //! - [`server`]: binding and building a service's HTTP server.
 //! - [`catalog_client`], [`resilience`] (`http-client`): the product service's API as the
 //!   order service's catalogue, with timeouts, retries and a circuit breaker.
@@ -26,8 +28,10 @@ pub mod idempotency;
 pub mod observe;
 pub mod params;
 pub mod problem;
+pub mod rate_limit;
 #[cfg(feature = "http-client")]
 pub mod resilience;
+pub mod security;
 pub mod server;
 
 pub use extract::{

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -52,6 +53,36 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between readiness turning false and the server ceasing to accept.
     pub readiness_drain_ms: u64,
+    /// Connection limits and browser-facing policy.
+    #[serde(flatten)]
+    pub limits: HttpLimits,
+}
+
+/// The `[http]` keys that bound what one client can hold or send, and the CORS policy.
+///
+/// Bounds actix-http has no setting for, at their fixed values: a request head larger than
+/// 128 KiB or with more than 96 headers closes the connection (the head is parsed in a
+/// buffer of that size), so `max_header_bytes` is the effective, lower, limit.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpLimits {
+    /// Milliseconds a client gets to send a whole request head (line and headers) after
+    /// connecting or after its previous answer; past that the connection is closed with 408.
+    /// Slowloris-style clients trickling headers hold a connection no longer than this.
+    pub request_head_timeout_ms: u64,
+    /// Milliseconds a request's body may take to arrive, from the head on (413-sized bodies
+    /// are refused earlier); past that the request fails with 408.
+    pub body_timeout_ms: u64,
+    /// Milliseconds given to a client to close its side once the server closed its own.
+    pub disconnect_timeout_ms: u64,
+    /// Seconds an idle keep-alive connection is kept open (0 closes after each answer).
+    pub keep_alive_secs: u64,
+    /// Open connections per worker; past that the worker stops accepting until one closes.
+    pub max_connections: usize,
+    /// Total bytes of header names and values a request may carry (431 beyond).
+    pub max_header_bytes: usize,
+    /// Origins allowed to call the API from a browser (`https://app.example.com`). Empty: no
+    /// CORS headers at all, so browsers keep the same-origin policy.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl HttpSettings {
@@ -65,11 +96,38 @@ impl HttpSettings {
     }
 }
 
+/// `[rate_limit]`: requests each caller may make, per route class (see
+/// `http::rate_limit`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    /// Off: every request goes through (load generators turn it off).
+    pub enabled: bool,
+    /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` names the client; from any other peer
+    /// the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// `GET` and `HEAD`.
+    pub reads: ClassLimit,
+    /// Every other method.
+    pub writes: ClassLimit,
+    /// `/admin/*`, the dead-letter endpoints included.
+    pub admin: ClassLimit,
+}
+
+/// One route class's quota: a bucket of `burst` requests refilled at `per_second`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ClassLimit {
+    /// Sustained requests per second (at least 1).
+    pub per_second: u32,
+    /// Requests that may arrive at once after a quiet spell (at least 1).
+    pub burst: u32,
+}
+
 /// `[database]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct DatabaseSettings {
-    /// `mysql://user:password@host:port/database`.
-    pub url: String,
+    /// `mysql://user:password@host:port/database`: a secret, as it carries the password
+    /// (`Debug` prints `[REDACTED]`).
+    pub url: SecretString,
     /// Pool size.
     pub max_connections: u32,
     /// Milliseconds to wait for a pooled connection before answering 503.
@@ -81,8 +139,8 @@ pub struct DatabaseSettings {
 /// `[redis]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
-    /// `redis://host:port/db`.
-    pub url: String,
+    /// `redis://[user:password@]host:port/db`: a secret, as it may carry a password.
+    pub url: SecretString,
     /// Prefix of every key this service writes.
     pub key_prefix: String,
     /// Bound of any one Redis call, in milliseconds.
@@ -98,8 +156,9 @@ pub struct RedisSettings {
 /// `[amqp]`
 #[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
-    /// `amqp://user:password@host:port/vhost` (`%2f` for the default vhost).
-    pub url: String,
+    /// `amqp://user:password@host:port/vhost` (`%2f` for the default vhost): a secret, as it
+    /// carries the password.
+    pub url: SecretString,
     /// Prefix of every exchange and queue name (isolates environments and tests).
     pub prefix: String,
     /// Unacknowledged deliveries per consumer (at least `batch_size * (concurrency + 1)`, so
@@ -186,5 +245,21 @@ impl SweeperSettings {
             pending_deadline: Duration::from_secs(self.pending_deadline_secs),
             max_reemits: self.max_reemits,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_connection_password() {
+        let database = DatabaseSettings {
+            url: "mysql://app:s3cret@db:3306/orders".into(),
+            max_connections: 1,
+            acquire_timeout_ms: 1,
+            create_if_missing: false,
+        };
+        assert!(!format!("{database:?}").contains("s3cret"));
     }
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use secrecy::{ExposeSecret, SecretString};
 
 use ports::{OutboxSignal, StoreError};
 
@@ -50,7 +51,7 @@ pub async fn open_database<M: sea_orm_migration::MigratorTrait>(
     settings: &crate::settings::DatabaseSettings,
 ) -> anyhow::Result<DatabaseConnection> {
     if settings.create_if_missing {
-        ensure_database(&settings.url).await?;
+        ensure_database(settings.url.expose_secret()).await?;
     }
     let conn = connect(&settings.options()).await?;
     M::up(&conn, None)
@@ -72,10 +73,12 @@ pub async fn open_readers(
     settings: &crate::settings::DatabaseSettings,
     connections: u32,
 ) -> anyhow::Result<Option<DatabaseConnection>> {
-    if !is_sqlite(&settings.url) || sqlite_path(&settings.url).is_none() {
+    if !is_sqlite(settings.url.expose_secret())
+        || sqlite_path(settings.url.expose_secret()).is_none()
+    {
         return Ok(None);
     }
-    let mut opt = ConnectOptions::new(settings.url.clone());
+    let mut opt = ConnectOptions::new(settings.url.expose_secret());
     opt.connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
         .sqlx_logging(false)
@@ -97,7 +100,7 @@ pub async fn open_readers(
     let readers = Database::connect(opt).await.with_context(|| {
         format!(
             "failed to open read connections to {}",
-            redact(&settings.url)
+            redact(settings.url.expose_secret())
         )
     })?;
     Ok(Some(readers))
@@ -106,8 +109,8 @@ pub async fn open_readers(
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
-    /// Connection URL (`mysql://user:pass@host:port/db`).
-    pub url: String,
+    /// Connection URL (`mysql://user:pass@host:port/db`), a secret.
+    pub url: SecretString,
     /// Upper bound of open connections.
     pub max_connections: u32,
     /// How long a caller waits for a free connection before failing fast.
@@ -145,11 +148,11 @@ pub fn is_sqlite(url: &str) -> bool {
 /// crash may lose the last commits (never corrupt the file). `FULL` would fsync every
 /// commit and cap intake at the disk's fsync rate.
 pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> {
-    let mut opt = ConnectOptions::new(options.url.clone());
+    let mut opt = ConnectOptions::new(options.url.expose_secret());
     opt.connect_timeout(Duration::from_secs(5))
         .acquire_timeout(options.acquire_timeout)
         .sqlx_logging(false);
-    if is_sqlite(&options.url) {
+    if is_sqlite(options.url.expose_secret()) {
         opt.max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -176,7 +179,7 @@ pub async fn connect(options: &DbOptions) -> anyhow::Result<DatabaseConnection> 
     Database::connect(opt).await.with_context(|| {
         format!(
             "failed to connect to the database at {}",
-            redact(&options.url)
+            redact(options.url.expose_secret())
         )
     })
 }

@@ -34,6 +34,8 @@ pub async fn run(env: &Env, plan: &Plan, report: &mut Report) -> anyhow::Result<
         &[
             ("RUST_LOG".to_owned(), "warn".to_owned()),
             ("APP__HTTP__READINESS_DRAIN_MS".to_owned(), "0".to_owned()),
+            // One client sends the whole load: a per-caller limit would measure the limiter.
+            ("APP__RATE_LIMIT__ENABLED".to_owned(), "false".to_owned()),
         ],
         env.log("standalone"),
     )?;

@@ -47,11 +47,11 @@ fn isolate(
     http.workers = Some(2);
     http.shutdown_timeout_secs = 2;
     http.readiness_drain_ms = 0;
-    database.url = format!("{}/t_{}_{service}", infra.mysql_url, iso.id);
+    database.url = format!("{}/t_{}_{service}", infra.mysql_url, iso.id).into();
     database.create_if_missing = true;
-    redis.url = infra.redis_url.clone();
+    redis.url = infra.redis_url.clone().into();
     redis.key_prefix = format!("t{}:{service}:", iso.id);
-    amqp.url = infra.service_amqp_url(service).to_owned();
+    amqp.url = infra.service_amqp_url(service).to_owned().into();
     amqp.prefix = format!("t{}.", iso.id);
     amqp.retry_delay_ms = 200;
     outbox.poll_interval_ms = 200;

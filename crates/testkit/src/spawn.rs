@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -103,7 +104,7 @@ pub async fn spawn_system_with(
     }
     let mut ps = product_settings(&infra, &iso);
     product(&mut ps);
-    let product_db_url = ps.database.url.clone();
+    let product_db_url = ps.database.url.expose_secret().to_owned();
     let product_app = product_service::distributed::start(ps)
         .await
         .expect("the product service must start");
@@ -114,7 +115,7 @@ pub async fn spawn_system_with(
     });
     let mut os = order_settings(&infra, &iso, &product.base_url);
     order(&mut os);
-    let order_db_url = os.database.url.clone();
+    let order_db_url = os.database.url.expose_secret().to_owned();
     let order_app = order_service::distributed::start(os)
         .await
         .expect("the order service must start");

@@ -78,6 +78,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Running> {
         shared: ServiceOptions {
             service: SERVICE,
             http: settings.http.clone(),
+            rate_limit: settings.rate_limit.clone(),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),
             auth: settings.auth.clone(),

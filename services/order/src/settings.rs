@@ -3,7 +3,7 @@
 use adapters::http::auth::AuthSettings;
 use adapters::settings::{
     AmqpSettings, DatabaseSettings, HttpSettings, IdempotencySettings, OutboxSettings,
-    RedisSettings, SweeperSettings,
+    RateLimitSettings, RedisSettings, SweeperSettings,
 };
 use serde::Deserialize;
 
@@ -14,6 +14,8 @@ pub struct Settings {
     pub currency: String,
     /// `[http]`
     pub http: HttpSettings,
+    /// `[rate_limit]`
+    pub rate_limit: RateLimitSettings,
     /// `[database]`
     pub database: DatabaseSettings,
     /// `[redis]`

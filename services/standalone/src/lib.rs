@@ -75,7 +75,7 @@ const READERS: u32 = 2;
 
 fn database(url: String) -> DatabaseSettings {
     DatabaseSettings {
-        url,
+        url: url.into(),
         // SQLite pools hold one connection (see adapters::sql::connect).
         max_connections: 1,
         acquire_timeout_ms: 10_000,
@@ -145,6 +145,7 @@ impl Standalone {
             workers: settings.http.workers,
             shutdown_timeout_secs: settings.http.shutdown_timeout_secs,
             readiness_drain_ms: settings.http.readiness_drain_ms,
+            limits: settings.http.limits.clone(),
         };
         let mut background = Background::new();
         background.set_drain_delay(Duration::from_millis(settings.http.readiness_drain_ms));
@@ -181,6 +182,7 @@ impl Standalone {
         let options = |port, service| ServiceOptions {
             service,
             http: http(port),
+            rate_limit: settings.rate_limit.clone(),
             relay: settings.outbox.relay_options(),
             idempotency: settings.idempotency.clone(),
             auth: settings.auth.clone(),

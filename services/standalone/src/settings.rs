@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use adapters::http::auth::AuthSettings;
-use adapters::settings::{IdempotencySettings, OutboxSettings, SweeperSettings};
+use adapters::settings::{
+    HttpLimits, IdempotencySettings, OutboxSettings, RateLimitSettings, SweeperSettings,
+};
 use serde::Deserialize;
 
 /// `[http]`
@@ -21,6 +23,9 @@ pub struct HttpSettings {
     pub shutdown_timeout_secs: u64,
     /// Milliseconds between readiness turning false and the servers ceasing to accept.
     pub readiness_drain_ms: u64,
+    /// Connection limits and CORS, the same for both APIs.
+    #[serde(flatten)]
+    pub limits: HttpLimits,
 }
 
 /// `[cache]`
@@ -70,6 +75,8 @@ pub struct Settings {
     pub in_memory: bool,
     /// `[http]`
     pub http: HttpSettings,
+    /// `[rate_limit]`: each API keeps its own buckets.
+    pub rate_limit: RateLimitSettings,
     /// `[cache]`
     pub cache: CacheSettings,
     /// `[bus]`

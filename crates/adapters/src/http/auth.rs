@@ -279,7 +279,12 @@ pub async fn authenticate<B: MessageBody>(
     match caller_of(&req) {
         Ok(None) => {}
         Ok(Some(caller)) => {
-            req.extensions_mut().insert(caller);
+            let mut extensions = req.extensions_mut();
+            // The rate limiter's key: the caller, not its address.
+            extensions.insert(super::rate_limit::CallerKey(
+                caller.subject().as_str().to_owned(),
+            ));
+            extensions.insert(caller);
         }
         Err(refused) => {
             let response = refused.error_response();

@@ -63,17 +63,21 @@ impl FromRequest for RawBody {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = web::Bytes::from_request(req, payload);
-        Box::pin(async move {
-            bytes.await.map(RawBody).map_err(|e| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "Body too large",
-                )
-                .detail(e.to_string())
-            })
-        })
+        Box::pin(async move { bytes.await.map(RawBody).map_err(|e| body_error(&e)) })
     }
+}
+
+/// Why a body could not be read: its deadline passed (`408`), or it is too large (`413`).
+fn body_error(e: &actix_web::Error) -> ApiError {
+    if super::security::is_body_timeout(e) {
+        return super::security::body_timeout();
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        "Body too large",
+    )
+    .detail(e.to_string())
 }
 
 /// Whether the request says its body is JSON (`application/json` or `+json`).
@@ -129,14 +133,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if !is_json {
                 return Err(unsupported_media_type());
             }
-            let body = bytes.await.map_err(|e| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "Body too large",
-                )
-                .detail(e.to_string())
-            })?;
+            let body = bytes.await.map_err(|e| body_error(&e))?;
             parse_json(&body).map(JsonBody)
         })
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 
 use super::{RabbitMqDeadLetters, RabbitMqPublisher, Topology, connect, run_consumer};
@@ -58,15 +59,19 @@ impl RabbitMqMessaging {
             }
         }
         let publisher = Arc::new(
-            RabbitMqPublisher::new(settings.url.clone(), service, topology.exchange.clone())
-                .with_confirm_timeout(Duration::from_millis(settings.confirm_timeout_ms)),
+            RabbitMqPublisher::new(
+                settings.url.expose_secret().to_owned(),
+                service,
+                topology.exchange.clone(),
+            )
+            .with_confirm_timeout(Duration::from_millis(settings.confirm_timeout_ms)),
         );
         let dead_letters = Arc::new(RabbitMqDeadLetters::new(
-            settings.url.clone(),
+            settings.url.expose_secret().to_owned(),
             topology.clone(),
         ));
         let depths = Arc::new(super::depths::QueueDepths::new(
-            settings.url.clone(),
+            settings.url.expose_secret().to_owned(),
             topology.clone(),
         ));
         let source = RabbitMqSource {
@@ -107,7 +112,7 @@ async fn declare(
     settings: &AmqpSettings,
     topology: &Topology,
 ) -> anyhow::Result<()> {
-    let setup = connect(&settings.url, service).await?;
+    let setup = connect(settings.url.expose_secret(), service).await?;
     let channel = setup
         .create_channel()
         .await
@@ -122,7 +127,7 @@ async fn declare(
 /// reconnects with backoff.
 #[derive(Debug, Clone)]
 pub struct RabbitMqSource {
-    url: String,
+    url: SecretString,
     service: &'static str,
     topology: Topology,
     dispatch: Dispatch,
@@ -137,7 +142,7 @@ impl MessageSource for RabbitMqSource {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         run_consumer(
-            self.url.clone(),
+            self.url.expose_secret().to_owned(),
             self.service.to_owned(),
             self.topology.clone(),
             handler,

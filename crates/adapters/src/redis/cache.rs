@@ -15,6 +15,7 @@ use deadpool_redis::{Config, Pool, PoolConfig, Runtime, Timeouts};
 use failsafe::StateMachine;
 use failsafe::backoff::{self, Exponential};
 use failsafe::failure_policy::{self, ConsecutiveFailures};
+use secrecy::{ExposeSecret, SecretString};
 use tracing::warn;
 
 use ports::Cache;
@@ -23,7 +24,7 @@ use ports::Cache;
 #[derive(Debug, Clone)]
 pub struct RedisOptions {
     /// `redis://host:port/db`.
-    pub url: String,
+    pub url: SecretString,
     /// Prepended to every key, so services and tests sharing a Redis never collide.
     pub key_prefix: String,
     /// Upper bound for any one call, pool wait included.
@@ -55,7 +56,7 @@ impl RedisCache {
     /// Builds the pool. Connections open lazily, so a Redis that is down at startup does not
     /// stop the service; it just runs uncached.
     pub fn new(options: &RedisOptions) -> anyhow::Result<Self> {
-        let mut config = Config::from_url(options.url.clone());
+        let mut config = Config::from_url(options.url.expose_secret());
         config.pool = Some(PoolConfig {
             max_size: options.pool_size,
             timeouts: Timeouts {
@@ -230,7 +231,7 @@ mod tests {
     #[tokio::test]
     async fn a_hung_redis_is_skipped_after_a_few_timeouts() {
         let cache = RedisCache::new(&RedisOptions {
-            url: hung_server().await,
+            url: hung_server().await.into(),
             key_prefix: "t:".into(),
             op_timeout: Duration::from_millis(100),
             pool_size: 2,

@@ -15,8 +15,9 @@ use crate::http::dead_letters::DeadLetterQueue;
 use crate::http::health::{HealthCheck, HealthChecks};
 use crate::http::idempotency::Idempotency;
 use crate::http::observe::{MetricsEndpoint, OutboxSampler};
+use crate::http::rate_limit::RateLimits;
 use crate::observe::Sampler;
-use crate::settings::{HttpSettings, IdempotencySettings};
+use crate::settings::{HttpSettings, IdempotencySettings, RateLimitSettings};
 use ports::idempotency::{IdempotencyStore, run_purger};
 use ports::relay::{RelayOptions, run_relay};
 use ports::store::OutboxStore;
@@ -58,6 +59,8 @@ pub struct ServiceOptions {
     pub service: &'static str,
     /// The listener and the server.
     pub http: HttpSettings,
+    /// Per-caller request quotas (this service's own, in this process).
+    pub rate_limit: RateLimitSettings,
     /// The outbox relay.
     pub relay: RelayOptions,
     /// `Idempotency-Key` lease and retention.
@@ -133,6 +136,7 @@ impl ServiceAdapters {
         let server = crate::http::http_server(
             listener,
             &config.http,
+            RateLimits::new(&config.rate_limit)?,
             background.readiness(),
             DeadLetterQueue(self.dead_letters),
             metrics,

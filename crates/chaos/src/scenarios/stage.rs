@@ -53,6 +53,8 @@ impl Stage {
             ("APP__HTTP__WORKERS", "2".to_owned()),
             ("APP__HTTP__READINESS_DRAIN_MS", "0".to_owned()),
             ("APP__HTTP__SHUTDOWN_TIMEOUT_SECS", "5".to_owned()),
+            // One client drives every scenario's load; quotas are not what is under test.
+            ("APP__RATE_LIMIT__ENABLED", "false".to_owned()),
             ("APP__DATABASE__URL", format!("{}/{db}", self.env.mysql_url)),
             ("APP__DATABASE__MAX_CONNECTIONS", "20".to_owned()),
             ("APP__REDIS__URL", self.env.redis_url.clone()),

@@ -43,7 +43,8 @@ impl SqliteDatabase {
             url: format!(
                 "sqlite://{}?mode=rwc",
                 dir.path().join(format!("{name}.db")).display()
-            ),
+            )
+            .into(),
             max_connections: 1,
             acquire_timeout_ms: 30_000,
             create_if_missing: true,

@@ -34,7 +34,7 @@ impl CacheFixture for RedisCaches {
     fn cache(&self, namespace: &str) -> Arc<dyn Cache> {
         Arc::new(
             RedisCache::new(&RedisOptions {
-                url: self.url.clone(),
+                url: self.url.clone().into(),
                 key_prefix: format!("{}{namespace}:", self.prefix),
                 op_timeout: OP_TIMEOUT,
                 pool_size: 4,
@@ -47,7 +47,7 @@ impl CacheFixture for RedisCaches {
 /// A [`RedisCache`] pointed at a port nothing listens on (connections are refused).
 pub fn unreachable_redis_cache() -> RedisCache {
     RedisCache::new(&RedisOptions {
-        url: "redis://127.0.0.1:1".to_owned(),
+        url: "redis://127.0.0.1:1".into(),
         key_prefix: "contract:outage:".to_owned(),
         op_timeout: OP_TIMEOUT,
         pool_size: 2,

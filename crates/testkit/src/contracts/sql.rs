@@ -10,6 +10,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
+use secrecy::ExposeSecret;
 
 use super::orders::OrderStoreFixture;
 use crate::{Infra, Isolation};
@@ -51,6 +52,7 @@ impl MySqlDatabase {
     fn new(infra: &Infra, settings: &DatabaseSettings, conn: DatabaseConnection) -> Self {
         let name = settings
             .url
+            .expose_secret()
             .rsplit('/')
             .next()
             .expect("a database name")
@@ -83,7 +85,7 @@ impl MySqlDatabase {
 
 fn settings(infra: &Infra, iso: &Isolation, what: &str) -> DatabaseSettings {
     DatabaseSettings {
-        url: format!("{}/t_{}_contract_{what}", infra.mysql_url, iso.id),
+        url: format!("{}/t_{}_contract_{what}", infra.mysql_url, iso.id).into(),
         // Enough for the concurrency rules to contend on row locks rather than on the pool.
         max_connections: 16,
         acquire_timeout_ms: 30_000,
