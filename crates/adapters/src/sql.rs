@@ -269,6 +269,26 @@ pub fn redact(url: &str) -> String {
 /// or out of connections, the connection broke, or the statement lost a deadlock or a lock wait.
 /// A request answers those with `503` and `Retry-After`, a consumer retries the message; any
 /// other error is a bug or bad data.
+/// A deadlock (1213, SQLSTATE 40001), a lock wait timeout (1205) or a busy or locked SQLite
+/// database (5, 6): the transaction was rolled back for a conflict, not for a broken database.
+fn is_contention(e: &DbErr) -> bool {
+    let (DbErr::Exec(r) | DbErr::Query(r)) = e else {
+        return false;
+    };
+    let sea_orm::RuntimeErr::SqlxError(err) = r else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db) = err.as_ref() else {
+        return false;
+    };
+    db.code()
+        .as_deref()
+        .is_some_and(|c| matches!(c, "40001" | "5" | "6"))
+        || db
+            .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| matches!(m.number(), 1205 | 1213))
+}
+
 fn is_transient(e: &DbErr) -> bool {
     let runtime = match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
@@ -309,7 +329,13 @@ pub(crate) fn store_err(e: DbErr, what: &'static str) -> StoreError {
     ) {
         crate::observe::pool_acquire_timeout();
     }
-    if is_transient(&e) {
+    if is_contention(&e) {
+        StoreError::Unavailable(
+            anyhow::Error::new(e)
+                .context(what)
+                .context(ports::store::Contention),
+        )
+    } else if is_transient(&e) {
         StoreError::Unavailable(anyhow::Error::new(e).context(what))
     } else {
         StoreError::Unknown(anyhow::Error::new(e).context(what))

@@ -22,6 +22,25 @@ pub enum StoreError {
     Unknown(#[from] anyhow::Error),
 }
 
+/// Marks a [`StoreError::Unavailable`] caused by lock contention (a deadlock victim, a lock
+/// wait that timed out, a busy SQLite database): the database rolled the transaction back,
+/// and running it again will most likely succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contention;
+
+impl std::fmt::Display for Contention {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the transaction lost a lock conflict")
+    }
+}
+
+impl StoreError {
+    /// Whether the failure was lock contention (see [`Contention`]).
+    pub fn is_contention(&self) -> bool {
+        matches!(self, StoreError::Unavailable(e) if e.downcast_ref::<Contention>().is_some())
+    }
+}
+
 /// Most entries a page may hold.
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// Entries per page when the client does not say.

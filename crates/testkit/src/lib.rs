@@ -45,7 +45,9 @@ pub use endpoints::Reply;
 pub use infra::{Infra, ServiceUsers};
 pub use isolation::{Isolation, order_settings, product_settings, standalone_settings};
 pub use poll::eventually;
-pub use spawn::{ServiceHandle, spawn_standalone, spawn_system, spawn_system_with};
+pub use spawn::{
+    ServiceHandle, spawn_standalone, spawn_standalone_with, spawn_system, spawn_system_with,
+};
 pub use system::{Backend, Endpoint, TestSystem};
 
 /// The current time at the precision storage keeps, from the system clock (what the services

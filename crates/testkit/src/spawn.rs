@@ -143,9 +143,16 @@ pub async fn spawn_system_with(
 /// Starts the standalone composition in this process on free ports, with its own data
 /// directory.
 pub async fn spawn_standalone() -> TestSystem {
+    spawn_standalone_with(|_| {}).await
+}
+
+/// Like [`spawn_standalone`], with its settings adjusted first.
+pub async fn spawn_standalone_with(adjust: impl FnOnce(&mut standalone::Settings)) -> TestSystem {
     init_logs();
     let data_dir = tempfile::tempdir().expect("a temporary data directory");
-    let app = standalone::Standalone::build(standalone_settings(data_dir.path()))
+    let mut settings = standalone_settings(data_dir.path());
+    adjust(&mut settings);
+    let app = standalone::Standalone::build(settings)
         .await
         .expect("the standalone system must start");
     let (order, product) = (

@@ -19,6 +19,9 @@ use super::requests::{
 use crate::clock::Clock;
 use crate::store::{Page, PageRequest, StoreError};
 
+/// Runs of one change when the first ones lose lock conflicts.
+const CHANGE_ATTEMPTS: u32 = 3;
+
 /// The order service's use cases.
 #[derive(Debug)]
 pub struct OrderService<S, C> {
@@ -176,6 +179,35 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
     /// changes never both win: the second sees the first's result.
     #[tracing::instrument(skip_all, fields(%id, action = command.action()))]
     pub async fn change_order(
+        &self,
+        id: OrderId,
+        expected_version: Option<u32>,
+        command: OrderCommand,
+        cause: Cause,
+        caller: &Caller,
+    ) -> Result<Order, ChangeOrderError> {
+        // A transaction that lost a lock conflict was rolled back whole: it runs again, a
+        // couple of times, before the client is told to retry.
+        let mut attempt = 1;
+        loop {
+            match self
+                .try_change(id, expected_version, command.clone(), cause.clone(), caller)
+                .await
+            {
+                Err(ChangeOrderError::Store(e))
+                    if e.is_contention() && attempt < CHANGE_ATTEMPTS =>
+                {
+                    tracing::debug!(attempt, error = %format!("{e:#}"), "change retried after a lock conflict");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_change(
         &self,
         id: OrderId,
         expected_version: Option<u32>,

@@ -199,3 +199,73 @@ async fn a_placement_racing_its_own_retry_answers_the_order_the_other_placed() {
 
     assert_eq!(order, placed_by_the_other);
 }
+
+#[tokio::test]
+async fn a_change_that_loses_a_lock_conflict_runs_again_and_an_outage_does_not() {
+    let order = pending_order();
+    let id = order.id();
+    let mut store = MockOrderStore::new();
+    let mut attempts = mockall::Sequence::new();
+    // First run: the database picks this transaction as a deadlock victim.
+    store
+        .expect_begin()
+        .times(1)
+        .in_sequence(&mut attempts)
+        .returning(|| {
+            let mut tx = MockOrderTx::new();
+            tx.expect_load_for_update().returning(|_, _| {
+                Err(StoreError::Unavailable(
+                    anyhow::anyhow!("Deadlock found").context(crate::store::Contention),
+                ))
+            });
+            Ok(Box::new(tx))
+        });
+    // Second run: it goes through.
+    let fresh = order.clone();
+    store
+        .expect_begin()
+        .times(1)
+        .in_sequence(&mut attempts)
+        .return_once(move || {
+            let mut tx = MockOrderTx::new();
+            tx.expect_load_for_update()
+                .return_once(move |_, _| Ok(Some(fresh)));
+            tx.expect_update().returning(|_, _| Ok(true));
+            tx.expect_append_history().returning(|_| Ok(()));
+            tx.expect_enqueue().returning(|_| Ok(()));
+            tx.expect_commit().returning(|| Ok(()));
+            Ok(Box::new(tx))
+        });
+    let changed = service(store)
+        .change_order(
+            id,
+            None,
+            OrderCommand::Cancel,
+            Cause::Request(None),
+            &admin(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), domain::OrderStatus::Cancelled);
+
+    // An outage is not a conflict: one run, and the client is told.
+    let mut store = MockOrderStore::new();
+    store
+        .expect_begin()
+        .times(1)
+        .returning(|| Err(StoreError::Unavailable(anyhow::anyhow!("pool timed out"))));
+    let err = service(store)
+        .change_order(
+            id,
+            None,
+            OrderCommand::Cancel,
+            Cause::Request(None),
+            &admin(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ChangeOrderError::Store(StoreError::Unavailable(_))),
+        "{err:?}"
+    );
+}

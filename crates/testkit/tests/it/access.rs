@@ -331,3 +331,81 @@ async fn idempotency_keys_are_the_callers_own(sys: TestSystem) {
     sys.stop().await;
 }
 both!(idempotency_keys_are_the_callers_own);
+
+/// Three writes at once, then one a second, per caller.
+const WRITES: adapters::settings::ClassLimit = adapters::settings::ClassLimit {
+    per_second: 1,
+    burst: 3,
+};
+
+async fn a_caller_over_its_write_limit_gets_429_and_others_do_not(sys: TestSystem) {
+    let orders = &sys.order.base_url;
+    let (alice, bob) = (customer_token("alice"), customer_token("bob"));
+    // Orders of a product that does not exist: each is a write the limiter counts (and a
+    // 422), and nothing is stored either way.
+    let body = order_body("01936f0e-aaaa-7000-8000-000000000000");
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let reply = sys
+            .request_as(Some(&alice), Method::POST, orders, "/orders", Some(&body))
+            .await;
+        statuses.push(reply.status);
+        if reply.status == 429 {
+            reply.assert_problem(429, "rate_limited");
+            let retry: u64 = reply.header("retry-after").unwrap().parse().unwrap();
+            assert_eq!(retry, 1, "the next write is at most a second away");
+            assert!(
+                reply
+                    .header("ratelimit-policy")
+                    .is_some_and(|p| p.contains("\"writes\";q=3")),
+                "{:?}",
+                reply.headers
+            );
+            assert!(reply.header("ratelimit").is_some_and(|r| r.contains("r=0")));
+            break;
+        }
+    }
+    assert_eq!(
+        &statuses[..3],
+        &[422, 422, 422],
+        "the burst goes through: {statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&429),
+        "then alice is limited: {statuses:?}"
+    );
+    let bobs = sys
+        .request_as(Some(&bob), Method::POST, orders, "/orders", Some(&body))
+        .await;
+    assert_eq!(
+        bobs.status, 422,
+        "bob has a bucket of his own: {}",
+        bobs.text
+    );
+    let read = sys
+        .request_as(Some(&alice), Method::GET, orders, "/orders", None)
+        .await;
+    assert_eq!(
+        read.status, 200,
+        "reads have their own bucket: {}",
+        read.text
+    );
+    sys.stop().await;
+}
+
+mod a_caller_over_its_write_limit_gets_429_and_others_do_not {
+    #[tokio::test]
+    async fn distributed() {
+        let sys =
+            testkit::spawn_system_with(|_| {}, |order| order.rate_limit.writes = super::WRITES)
+                .await;
+        super::a_caller_over_its_write_limit_gets_429_and_others_do_not(sys).await;
+    }
+
+    #[tokio::test]
+    async fn standalone() {
+        let sys = testkit::spawn_standalone_with(|s| s.rate_limit.writes = super::WRITES).await;
+        super::a_caller_over_its_write_limit_gets_429_and_others_do_not(sys).await;
+    }
+}
