@@ -17,9 +17,11 @@
 //!
 //! - [`keys`]: the PEM key or the JWKS (refreshed, last good keys kept).
 //! - [`issue`]: key pairs and token signing, for the standalone system and tests.
+//! - [`openapi`]: the bearer scheme and the `401`/`403`/`429` answers in the documents.
 
 pub mod issue;
 pub mod keys;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::time::Duration;

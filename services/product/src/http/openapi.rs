@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the handlers.
 
-use utoipa::OpenApi;
+use adapters::http::auth::openapi::{Access, secure};
+use utoipa::{Modify, OpenApi};
 
 /// The product service's API.
 #[derive(Debug, OpenApi)]
@@ -23,12 +24,37 @@ use utoipa::OpenApi;
         adapters::http::dead_letters::list_dead_letters,
         adapters::http::dead_letters::replay_dead_letters,
     ),
+    modifiers(&Secured),
     tags(
         (name = "products", description = "Products and their stock"),
         (name = "operations", description = "Health"),
     )
 )]
 pub struct ApiDoc;
+
+/// Which operations need no token, and which a caller's role may be refused.
+const ACCESS: Access = Access {
+    public: &[("get", "/products"), ("get", "/products/{id}")],
+    refusable: &[
+        ("post", "/products"),
+        ("patch", "/products/{id}"),
+        ("post", "/products/{id}/stock-adjustments"),
+        ("get", "/products/{id}/stock-adjustments"),
+        ("get", "/products/{id}/stock-adjustments/{adjustment_id}"),
+        ("get", "/admin/dead-letters"),
+        ("post", "/admin/dead-letters/replay"),
+    ],
+};
+
+/// The bearer scheme, and the `401`/`403`/`429` answers (see [`secure`]).
+#[derive(Debug)]
+struct Secured;
+
+impl Modify for Secured {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        secure(openapi, ACCESS);
+    }
+}
 
 #[cfg(test)]
 mod tests {
