@@ -11,6 +11,8 @@ use rand::Rng;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+use crate::tokens::Tokens;
+
 /// Where everything lives, read from the environment `make chaos` prepares.
 #[derive(Debug, Clone)]
 pub struct Env {
@@ -30,6 +32,8 @@ pub struct Env {
     pub amqp_url: String,
     /// Distinguishes this run's databases, queues and keys from earlier runs'.
     pub run_id: String,
+    /// The run's key pair (every service start trusts it) and its tokens.
+    pub tokens: Tokens,
 }
 
 fn var(name: &str) -> anyhow::Result<String> {
@@ -40,7 +44,7 @@ fn var(name: &str) -> anyhow::Result<String> {
 
 impl Env {
     /// Reads `CHAOS_BIN_DIR`, `CHAOS_LOG_DIR`, `INFRA_SCRIPT`, `INFRA_DIR` and the
-    /// `TEST_*_URL`s.
+    /// `TEST_*_URL`s, and makes the run's key pair.
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Self {
             bin_dir: var("CHAOS_BIN_DIR")?.into(),
@@ -51,6 +55,7 @@ impl Env {
             redis_url: var("TEST_REDIS_URL")?,
             amqp_url: var("TEST_AMQP_URL")?,
             run_id: uuid::Uuid::new_v4().simple().to_string()[..6].to_owned(),
+            tokens: Tokens::generate()?,
         };
         for bin in ["order-service", "product-service"] {
             let path = env.bin_dir.join(bin);
