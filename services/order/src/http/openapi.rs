@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the handlers.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 /// The order service's API.
 #[derive(Debug, OpenApi)]
@@ -30,9 +31,45 @@ use utoipa::OpenApi;
     tags(
         (name = "orders", description = "Orders and their status"),
         (name = "operations", description = "Health and cache warm-up"),
-    )
+    ),
+    modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// Declares the bearer (JWT) scheme, named `bearer`, as what every operation requires (Swagger
+/// UI's Authorize button sends it), except the health probes, which answer anyone.
+#[derive(Debug)]
+struct BearerAuth;
+
+/// Paths whose `GET` needs no token.
+const PUBLIC_GETS: &[&str] = &["/health", "/health/ready"];
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some(
+                "An ES256 or RS256 JWT from the issuer named in `[auth]`, for its audience: its `role` claim is `customer` (its own orders only) or `admin` (everything).",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        openapi.security = Some(vec![SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        )]);
+        for path in PUBLIC_GETS {
+            let item = openapi.paths.paths.get_mut(*path);
+            if let Some(operation) = item.and_then(|item| item.get.as_mut()) {
+                // An empty requirement: no credentials needed.
+                operation.security = Some(vec![SecurityRequirement::default()]);
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
