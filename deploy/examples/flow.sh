@@ -140,6 +140,13 @@ else
   other="$(mint_token "flow-other-$run_id" customer)" || die "could not make a customer token"
   info "admin flow-admin, customers flow-customer-$run_id and flow-other-$run_id (standalone token)"
 fi
+http "$admin" GET "$ORDER_URL/orders?limit=1"
+[[ "$HTTP_STATUS" != 401 ]] ||
+  die "the order service does not accept the admin token ($HTTP_BODY): it trusts another key. \
+A system started with --in-memory or another data directory: set STANDALONE_DATA_DIR to its \
+data directory, or pass tokens it accepts in SHOP_ADMIN_TOKEN, SHOP_CUSTOMER_TOKEN and \
+SHOP_OTHER_CUSTOMER_TOKEN"
+expect_status 200 "GET /orders as the admin"
 
 step "without a token, no order; a customer creates no product"
 http "" POST "$ORDER_URL/orders" '{"items": []}'
