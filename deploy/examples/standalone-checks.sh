@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the standalone binary (in memory, on free ports) and runs the example flow and the
-# Swagger UI browser check against it, then stops it with Ctrl-C (SIGINT), as a user would.
+# Starts the standalone binary (on a fresh data directory, on free ports) and runs the example
+# flow and the Swagger UI browser check against it, with tokens from its own `token` command,
+# then stops it with Ctrl-C (SIGINT), as a user would.
 #
 # Usage: deploy/examples/standalone-checks.sh   (builds the binary first; `make test` runs it)
 set -euo pipefail
@@ -9,15 +10,20 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 cargo build -q -p standalone
+bin="${CARGO_TARGET_DIR:-target}/debug/standalone"
 out="$(mktemp)"
-target/debug/standalone --in-memory --order-port 0 --product-port 0 >"$out" 2>&1 &
+# A data directory of its own: the system makes its signing key there on start, and the flow and
+# the browser check sign their tokens with it (`standalone token --data-dir`).
+data="$(mktemp -d)"
+export STANDALONE_BIN="$bin" STANDALONE_DATA_DIR="$data"
+"$bin" --data-dir "$data" --order-port 0 --product-port 0 >"$out" 2>&1 &
 pid=$!
 stop() {
   if kill -0 "$pid" 2>/dev/null; then
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
   fi
-  rm -f "$out"
+  rm -rf "$out" "$data"
 }
 trap stop EXIT
 

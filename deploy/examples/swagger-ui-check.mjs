@@ -2,18 +2,21 @@
 //
 //   0. both services answer GET /health;
 //   1. each UI lists the expected operations;
-//   2. product UI: POST /products through "Try it out" / "Execute" answers 201 with the product;
-//   3. order UI: POST /orders for 2 units of it answers 201; over plain HTTP, the order then
-//      becomes `confirmed` and the product's stock drops from 5 to 3.
+//   2. product UI: "Authorize" with an admin's token, then POST /products through "Try it out" /
+//      "Execute" answers 201 with the product;
+//   3. order UI: "Authorize" with a customer's token, then POST /orders for 2 units of it answers
+//      201; over plain HTTP, the order then becomes `confirmed` and the product's stock drops
+//      from 5 to 3.
 //
 // Screenshots of both UIs (and of the page at a failure) go to the output folder.
 // Started by swagger-ui-check.sh, which installs playwright-core and Chromium first:
 //
 //   node deploy/examples/swagger-ui-check.mjs [ORDER_URL] [PRODUCT_URL]
 //
-// Environment: SWAGGER_UI_CHECK_DIR (where playwright-core is installed and the screenshots go,
-// default target/swagger-ui-check), CHROMIUM (the browser, default /usr/bin/chromium),
-// HEADED=1 to watch the browser.
+// Environment: SHOP_ADMIN_TOKEN and SHOP_CUSTOMER_TOKEN (bearer tokens the services trust;
+// swagger-ui-check.sh makes them), SWAGGER_UI_CHECK_DIR (where playwright-core is installed and
+// the screenshots go, default target/swagger-ui-check), CHROMIUM (the browser, default
+// /usr/bin/chromium), HEADED=1 to watch the browser.
 
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -26,6 +29,8 @@ const ORDER_URL = (process.argv[2] || 'http://127.0.0.1:8080').replace(/\/+$/, '
 const PRODUCT_URL = (process.argv[3] || 'http://127.0.0.1:3000').replace(/\/+$/, '');
 const OUT_DIR = resolve(process.env.SWAGGER_UI_CHECK_DIR || join(here, '../../target/swagger-ui-check'));
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const ADMIN_TOKEN = process.env.SHOP_ADMIN_TOKEN || '';
+const CUSTOMER_TOKEN = process.env.SHOP_CUSTOMER_TOKEN || '';
 
 // Bounds of each wait: a UI rendering its operations, an "Execute" answering, an order settling.
 const RENDER_TIMEOUT_MS = 20_000;
@@ -74,11 +79,12 @@ async function check(name, body) {
   }
 }
 
-// Plain HTTP from node, for what the UIs do not show.
-async function getJson(url) {
+// Plain HTTP from node, for what the UIs do not show; with TOKEN, as its bearer.
+async function getJson(url, token) {
+  const headers = { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
   let response;
   try {
-    response = await fetch(url, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(10_000) });
+    response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   } catch (error) {
     fail(`GET ${url}: ${error.cause?.code || error.cause?.message || error.message}: is the service running?`);
   }
@@ -118,6 +124,24 @@ async function checkOperations(page, service, baseUrl) {
     if (missing.length) fail(`missing ${missing.join(', ')} (listed: ${listed.join(', ') || 'none'})`);
     return EXPECTED_OPERATIONS[service].join(', ');
   });
+}
+
+// Clicks "Authorize", pastes TOKEN as the bearer value, applies it and closes the dialog, as a
+// user would before trying out an operation that needs credentials.
+async function authorize(page, token) {
+  await page.locator('.auth-wrapper button.authorize').click();
+  const value = page.locator('#auth-bearer-value');
+  await value.waitFor({ timeout: RENDER_TIMEOUT_MS }).catch(() => {
+    fail('the "Authorize" dialog offers no bearer token field: does the document declare the scheme?');
+  });
+  await value.fill(token);
+  await page.locator('.auth-container button[aria-label="Apply credentials"]').click();
+  await page.locator('.auth-container h6', { hasText: 'Authorized' }).waitFor({ timeout: RENDER_TIMEOUT_MS });
+  await page.locator('.auth-container button.btn-done').click();
+  if (!(await page.locator('.auth-wrapper button.authorize.locked').count())) {
+    fail('the "Authorize" button does not show the credentials as applied');
+  }
+  return 'bearer token applied';
 }
 
 // Expands an operation, clicks "Try it out", types BODY into the request body, clicks "Execute",
@@ -183,7 +207,7 @@ async function screenshot(page, name, block) {
 async function waitForOrder(id) {
   const deadline = Date.now() + SETTLE_TIMEOUT_MS;
   for (;;) {
-    const order = await getJson(`${ORDER_URL}/orders/${id}`);
+    const order = await getJson(`${ORDER_URL}/orders/${id}`, CUSTOMER_TOKEN);
     if (order.status !== 'pending') return order;
     if (Date.now() > deadline) fail(`order ${id} still pending after ${SETTLE_TIMEOUT_MS / 1000}s`);
     await new Promise((done) => setTimeout(done, 200));
@@ -195,6 +219,11 @@ async function main() {
   // Screenshots of an earlier run would mislead.
   for (const file of readdirSync(OUT_DIR)) if (file.endsWith('.png')) rmSync(join(OUT_DIR, file));
   console.log(`order service:   ${ORDER_URL}\nproduct service: ${PRODUCT_URL}\nscreenshots:     ${OUT_DIR}\n`);
+  if (!ADMIN_TOKEN || !CUSTOMER_TOKEN) {
+    console.log('FAIL  SHOP_ADMIN_TOKEN and SHOP_CUSTOMER_TOKEN must hold bearer tokens (swagger-ui-check.sh makes them)');
+    process.exitCode = 1;
+    return;
+  }
 
   const profile = mkdtempSync(join(tmpdir(), 'swagger-ui-check-'));
   let context;
@@ -232,6 +261,7 @@ async function main() {
     // Product UI: the operations, then a product created through "Try it out".
     current = 'product-ui';
     await checkOperations(page, 'product', PRODUCT_URL);
+    await check('product UI: Authorize as an admin', () => authorize(page, ADMIN_TOKEN));
     const name = `swagger-ui-check-${Date.now()}-${process.pid}`;
     const request = { name, price: '19.99', stock: 5 };
     const created = await check('product UI: POST /products via Try it out', async () => {
@@ -248,6 +278,7 @@ async function main() {
     // Order UI: the operations, then an order of 2 units through "Try it out".
     current = 'order-ui';
     await checkOperations(page, 'order', ORDER_URL);
+    await check('order UI: Authorize as a customer', () => authorize(page, CUSTOMER_TOKEN));
     const placed = await check('order UI: POST /orders via Try it out', async () => {
       const body = { items: [{ product_id: product.id, quantity: 2 }] };
       const response = await tryItOut(page, 'POST', '/orders', JSON.stringify(body, null, 2));

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Checks the Swagger UI of both running services in headless Chromium: the operations are listed,
-# and "Try it out" creates a product and places an order that gets confirmed (see
-# swagger-ui-check.mjs for the details).
+# and, authorized through "Authorize", "Try it out" creates a product (as an admin) and places an
+# order (as a customer) that gets confirmed (see swagger-ui-check.mjs for the details).
+#
+# Tokens: SHOP_ADMIN_TOKEN and SHOP_CUSTOMER_TOKEN when set, else made with the standalone
+# binary's `token` command (see tokens.sh: the key in <repo>/data, or STANDALONE_DATA_DIR).
 #
 # Usage: deploy/examples/swagger-ui-check.sh [ORDER_URL] [PRODUCT_URL]
 #        (defaults: http://127.0.0.1:8080 and http://127.0.0.1:3000, as started by `make run`)
@@ -29,7 +32,18 @@ die() {
 
 # shellcheck source=deploy/examples/headless-chromium.sh
 . "$here/headless-chromium.sh"
+# shellcheck source=deploy/examples/tokens.sh
+. "$here/tokens.sh"
 headless_chromium "$CACHE_DIR"
+
+if [[ -z "${SHOP_ADMIN_TOKEN:-}" ]]; then
+  SHOP_ADMIN_TOKEN="$(mint_token swagger-ui-admin admin)" || die "could not make an admin token"
+fi
+if [[ -z "${SHOP_CUSTOMER_TOKEN:-}" ]]; then
+  SHOP_CUSTOMER_TOKEN="$(mint_token "swagger-ui-customer-$$" customer)" ||
+    die "could not make a customer token"
+fi
+export SHOP_ADMIN_TOKEN SHOP_CUSTOMER_TOKEN
 
 say "checking the Swagger UIs with $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
 SWAGGER_UI_CHECK_DIR="$CACHE_DIR" CHROMIUM="$CHROMIUM" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \

@@ -1,13 +1,18 @@
 //! The services' HTTP APIs as the harness uses them: one client, products and their caches,
-//! orders, histories and pages.
+//! orders, histories and pages, each call with the token its caller would have (an admin's
+//! for products, warm-up and listings; the owner's for an order's history; none for product
+//! reads, which are public).
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
+use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::tokens::Tokens;
 
 /// The harness's HTTP client: keep-alive connections, enough idle ones for every worker.
 ///
@@ -36,13 +41,15 @@ pub struct Product {
     pub price_minor: i64,
 }
 
-/// The base URLs of one composition's two APIs.
+/// The base URLs of one composition's two APIs, and the tokens they trust.
 #[derive(Debug, Clone)]
 pub struct Apis {
     /// `http://127.0.0.1:<order port>`.
     pub order: String,
     /// `http://127.0.0.1:<product port>`.
     pub product: String,
+    /// The run's tokens.
+    pub tokens: Tokens,
 }
 
 async fn expect_json(reply: reqwest::Response, what: &str) -> anyhow::Result<Value> {
@@ -73,6 +80,7 @@ impl Apis {
                 });
                 let reply = http
                     .post(format!("{}/products", self.product))
+                    .header(AUTHORIZATION, self.tokens.admin())
                     .json(&body)
                     .send()
                     .await
@@ -103,6 +111,7 @@ impl Apis {
         let ids: Vec<&str> = products.iter().map(|p| p.id.as_str()).collect();
         let reply = http
             .post(format!("{}/admin/cache/warmup", self.order))
+            .header(AUTHORIZATION, self.tokens.admin())
             .json(&json!({ "product_ids": ids }))
             .send()
             .await
@@ -131,10 +140,12 @@ impl Apis {
         json!({ "items": [{ "product_id": product.id, "quantity": 1 }] }).to_string()
     }
 
-    /// When the order was confirmed or rejected, read from its history; `None` while pending.
+    /// When the order request `seq` of a load placed was confirmed or rejected, read from its
+    /// history by its customer; `None` while pending.
     pub async fn settled_at(
         &self,
         http: &reqwest::Client,
+        seq: u64,
         order_id: &str,
     ) -> anyhow::Result<Option<DateTime<Utc>>> {
         #[derive(Deserialize)]
@@ -148,6 +159,7 @@ impl Apis {
         }
         let reply = http
             .get(format!("{}/orders/{order_id}/history", self.order))
+            .header(AUTHORIZATION, self.tokens.customer(seq))
             .send()
             .await
             .context("GET /orders/{id}/history")?;
@@ -160,10 +172,11 @@ impl Apis {
             .map(|e| e.at))
     }
 
-    /// `GET path` on the order API, as JSON.
+    /// `GET path` on the order API as an admin, as JSON.
     pub async fn order_json(&self, http: &reqwest::Client, path: &str) -> anyhow::Result<Value> {
         let reply = http
             .get(format!("{}{path}", self.order))
+            .header(AUTHORIZATION, self.tokens.admin())
             .send()
             .await
             .with_context(|| format!("GET {path}"))?;

@@ -10,7 +10,7 @@ use crate::collector_down;
 use crate::db::PendingProbe;
 use crate::plan::{Env, Plan};
 use crate::process::{Service, free_port};
-use crate::reads::get_loop;
+use crate::reads::{Get, get_loop};
 use crate::report::{Report, Row};
 use crate::seed::{SeedProduct, seed_orders};
 use crate::steps::{self, LIST_CLIENTS, READ_CLIENTS, Target, check_load};
@@ -46,6 +46,7 @@ fn settings(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(env.tokens.service_env())
     .collect()
 }
 
@@ -123,6 +124,7 @@ impl Pair {
         let apis = Apis {
             order: format!("http://127.0.0.1:{order_port}"),
             product: product_url,
+            tokens: env.tokens.clone(),
         };
         order
             .wait_ready(http, &format!("{}/health/ready", apis.order))
@@ -199,11 +201,11 @@ async fn steps_of(
         apis,
     };
 
-    let urls = many
+    let gets = many
         .iter()
-        .map(|p| format!("{}/products/{}", target.apis.product, p.id))
+        .map(|p| Get::public(format!("{}/products/{}", target.apis.product, p.id)))
         .collect();
-    let stats = get_loop(http, urls, READ_CLIENTS, plan.read_secs).await;
+    let stats = get_loop(http, gets, READ_CLIENTS, plan.read_secs).await;
     let measure = format!("GET /products/{{id}}, cache hit, c={READ_CLIENTS}");
     check_load(report, &format!("{C} {measure}"), &stats);
     report.push(Row::load(C, &measure, &stats).against("Redis GET", ceilings.redis_get));
@@ -297,8 +299,12 @@ async fn listing_at_depth(
         ("first page", "/orders?limit=100".to_owned()),
         ("a page in the middle", deep),
     ] {
-        let url = format!("{}{path}", target.apis.order);
-        let stats = get_loop(http, vec![url], LIST_CLIENTS, plan.read_secs).await;
+        // An operator paging through every order: a customer sees only its own.
+        let get = Get::with(
+            format!("{}{path}", target.apis.order),
+            target.apis.tokens.admin(),
+        );
+        let stats = get_loop(http, vec![get], LIST_CLIENTS, plan.read_secs).await;
         let measure = format!(
             "GET /orders?limit=100, c={LIST_CLIENTS}, {label}, {} seeded orders",
             seeded.orders

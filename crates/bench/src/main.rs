@@ -6,7 +6,9 @@
 //! binaries on the real servers, and the standalone binary on SQLite): closed loops for
 //! throughput, a fixed-rate open loop for create→confirmed latency (HDR histograms, latency
 //! from the scheduled send time: no coordinated omission), the time until placed orders
-//! settle, listings at depth after a bulk seed, and each process's memory. It prints one
+//! settle, listings at depth after a bulk seed, and each process's memory. Every request
+//! carries a bearer token signed with the run's own key, which every service start trusts
+//! (see `tokens`): an admin's for the fixtures, customers' for their orders. It prints one
 //! table of figures and ratios to the ceilings and writes it to `$BENCH_OUT_DIR/report.md`
 //! and `report.json`.
 //!
@@ -20,6 +22,7 @@
 //! - `plan`: smoke or full, durations, paths. `report`: the table.
 //! - `load`: closed and open loops; `stats`: counts and histograms.
 //! - `process`: service processes, memory; `api`: the HTTP calls; `db`: pending counts.
+//! - `tokens`: the run's key pair and the tokens signed with it.
 //! - `ceilings`, `distributed`, `collector_down`, `standalone`, `steps`, `orders`, `reads`:
 //!   what is measured.
 //! - `seed`: the bulk loader.
@@ -39,6 +42,7 @@ mod seed;
 mod standalone;
 mod stats;
 mod steps;
+mod tokens;
 
 use std::process::ExitCode;
 

@@ -1,11 +1,13 @@
 //! Order loads: `POST /orders` in a closed loop followed by the wait until nothing is pending
-//! (settling), and at a fixed rate with each order's create→confirmed latency.
+//! (settling), and at a fixed rate with each order's create→confirmed latency. Request `i` is
+//! sent by customer `i % CUSTOMERS` (see `tokens`) with its own token.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::{StreamExt, stream};
 use hdrhistogram::Histogram;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 
 use crate::api::{Apis, Product, location_id};
 use crate::db::PendingProbe;
@@ -22,8 +24,9 @@ const HISTORY_READERS: usize = 16;
 pub struct Settled {
     /// The `POST /orders` figures.
     pub stats: Stats,
-    /// Ids of the accepted orders.
-    pub ids: Vec<String>,
+    /// The accepted orders: the number of the request that placed each (which says whose it
+    /// is) and its id.
+    pub ids: Vec<(u64, String)>,
     /// Orders pending when the load stopped.
     pub backlog_at_end: u64,
     /// From the end of the load until no order was pending; `None`: not within the cap.
@@ -44,17 +47,20 @@ impl Settled {
     }
 }
 
-/// A request placing one unit of `product`, recording its id on `201`.
+/// Request `i`, placing an order with `body` as the customer `auth` names, recording its id on
+/// `201`.
 async fn place(
     http: reqwest::Client,
     url: Arc<str>,
     body: String,
+    auth: HeaderValue,
     ids: Arc<Mutex<Vec<(u64, String)>>>,
     i: u64,
 ) -> Option<u16> {
     let reply = http
         .post(&*url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(AUTHORIZATION, auth)
         .body(body)
         .send()
         .await
@@ -86,19 +92,24 @@ pub async fn closed_orders(
     let url: Arc<str> = format!("{}/orders", apis.order).into();
     let bodies = bodies(products);
     let ids = Arc::new(Mutex::new(Vec::new()));
-    let (client, sink) = (http.clone(), Arc::clone(&ids));
+    let (client, sink, tokens) = (http.clone(), Arc::clone(&ids), apis.tokens.clone());
     let stats = closed_loop(concurrency, duration, move |i| {
         let body = bodies[(i as usize) % bodies.len()].clone();
-        place(client.clone(), Arc::clone(&url), body, Arc::clone(&sink), i)
+        let auth = tokens.customer(i);
+        place(
+            client.clone(),
+            Arc::clone(&url),
+            body,
+            auth,
+            Arc::clone(&sink),
+            i,
+        )
     })
     .await;
     let ended = Instant::now();
     let backlog_at_end = probe.pending().await?;
     let settle = probe.wait_settled(ended, cap).await?;
-    let ids = ids
-        .lock()
-        .map(|v| v.iter().map(|(_, id)| id.clone()).collect())
-        .unwrap_or_default();
+    let ids = ids.lock().map(|v| v.clone()).unwrap_or_default();
     Ok(Settled {
         stats,
         ids,
@@ -142,10 +153,18 @@ pub async fn fixed_rate_orders(
     let url: Arc<str> = format!("{}/orders", apis.order).into();
     let bodies = bodies(products);
     let ids = Arc::new(Mutex::new(Vec::new()));
-    let (client, sink) = (http.clone(), Arc::clone(&ids));
+    let (client, sink, tokens) = (http.clone(), Arc::clone(&ids), apis.tokens.clone());
     let run = open_loop(rate, duration, OPEN_MAX_IN_FLIGHT, move |i| {
         let body = bodies[(i as usize) % bodies.len()].clone();
-        place(client.clone(), Arc::clone(&url), body, Arc::clone(&sink), i)
+        let auth = tokens.customer(i);
+        place(
+            client.clone(),
+            Arc::clone(&url),
+            body,
+            auth,
+            Arc::clone(&sink),
+            i,
+        )
     })
     .await;
     let ended = Instant::now();
@@ -153,16 +172,16 @@ pub async fn fixed_rate_orders(
     tokio::time::sleep_until((ended + Duration::from_secs(2)).into()).await;
     let backlog_after_2s = probe.pending().await?;
     let settle = probe.wait_settled(ended, cap).await?;
-    let placed: Vec<(SystemTime, String)> = ids
+    let placed: Vec<(u64, SystemTime, String)> = ids
         .lock()
         .map(|v| {
             v.iter()
-                .map(|(i, id)| (run.scheduled_at(*i), id.clone()))
+                .map(|(i, id)| (*i, run.scheduled_at(*i), id.clone()))
                 .collect()
         })
         .unwrap_or_default();
     let settled_at: Vec<_> = stream::iter(placed)
-        .map(|(due, id)| async move { (due, apis.settled_at(http, &id).await) })
+        .map(|(i, due, id)| async move { (due, apis.settled_at(http, i, &id).await) })
         .buffer_unordered(HISTORY_READERS)
         .collect()
         .await;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::tokens::Tokens;
+
 /// A short run that only proves every step works, or the real measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -96,6 +98,8 @@ pub struct Env {
     pub profile: String,
     /// Distinguishes this run's databases, queues and keys from earlier runs'.
     pub run_id: String,
+    /// The run's key pair (every service start trusts it) and the tokens signed with it.
+    pub tokens: Tokens,
 }
 
 fn var(name: &str) -> anyhow::Result<String> {
@@ -106,7 +110,7 @@ fn var(name: &str) -> anyhow::Result<String> {
 
 impl Env {
     /// Reads `BENCH_BIN_DIR`, `BENCH_OUT_DIR`, `BENCH_ORDER_TX_LUA`, `BENCH_PROFILE` and the
-    /// `TEST_*_URL`s.
+    /// `TEST_*_URL`s, and makes the run's key pair.
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Self {
             bin_dir: var("BENCH_BIN_DIR")?.into(),
@@ -118,6 +122,7 @@ impl Env {
             product_amqp_url: var("TEST_AMQP_PRODUCT_URL").or_else(|_| var("TEST_AMQP_URL"))?,
             profile: std::env::var("BENCH_PROFILE").unwrap_or_else(|_| "unknown".to_owned()),
             run_id: format!("{:06x}", rand::random::<u32>() & 0xff_ffff),
+            tokens: Tokens::generate()?,
         };
         std::fs::create_dir_all(env.out_dir.join("logs"))
             .with_context(|| format!("cannot create {}", env.out_dir.display()))?;

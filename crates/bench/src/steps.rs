@@ -8,7 +8,7 @@ use crate::db::PendingProbe;
 use crate::orders::{Settled, closed_orders, fixed_rate_orders};
 use crate::plan::{Mode, Plan};
 use crate::process::Service;
-use crate::reads::get_loop;
+use crate::reads::{Get, get_loop};
 use crate::report::{Report, Row};
 use crate::stats::{Stats, max_ms, quantile_ms};
 
@@ -112,7 +112,7 @@ fn settle_rows(report: &mut Report, plan: &Plan, target: &Target, label: &str, r
 }
 
 /// `POST /orders` closed loops, on one hot product and then spread over many, each followed
-/// by its settling. Returns the ids of the orders placed.
+/// by its settling. Returns the orders placed (see [`crate::orders::Settled::ids`]).
 pub async fn order_loads(
     report: &mut Report,
     plan: &Plan,
@@ -121,7 +121,7 @@ pub async fn order_loads(
     hot: &Product,
     many: &[Product],
     ceiling: Option<f64>,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<(u64, String)>> {
     let mut ids = Vec::new();
     let many_label = format!("{} products", many.len());
     for (label, products) in [
@@ -183,20 +183,26 @@ async fn drain(report: &mut Report, plan: &Plan, target: &Target) -> anyhow::Res
     Ok(())
 }
 
-/// `GET /orders/{id}` over `ids`, compared with `ceiling` when given.
+/// `GET /orders/{id}` over `ids`, each by the customer who placed it, compared with
+/// `ceiling` when given.
 pub async fn order_reads(
     report: &mut Report,
     plan: &Plan,
     http: &reqwest::Client,
     target: &Target,
-    ids: &[String],
+    ids: &[(u64, String)],
     ceiling: Option<(&str, f64)>,
 ) {
-    let urls = ids
+    let gets = ids
         .iter()
-        .map(|id| format!("{}/orders/{id}", target.apis.order))
+        .map(|(i, id)| {
+            Get::with(
+                format!("{}/orders/{id}", target.apis.order),
+                target.apis.tokens.customer(*i),
+            )
+        })
         .collect();
-    let stats = get_loop(http, urls, READ_CLIENTS, plan.read_secs).await;
+    let stats = get_loop(http, gets, READ_CLIENTS, plan.read_secs).await;
     let measure = format!("GET /orders/{{id}}, c={READ_CLIENTS}");
     check_load(report, &format!("{} {measure}", target.composition), &stats);
     if stats.client_errors > 0 {

@@ -11,6 +11,8 @@ use rand::Rng;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
+use crate::tokens::Tokens;
+
 /// Where everything lives, read from the environment `make chaos` prepares.
 #[derive(Debug, Clone)]
 pub struct Env {
@@ -35,6 +37,8 @@ pub struct Env {
     pub product_amqp_url: String,
     /// Distinguishes this run's databases, queues and keys from earlier runs'.
     pub run_id: String,
+    /// The run's key pair (every service start trusts it) and its tokens.
+    pub tokens: Tokens,
 }
 
 fn var(name: &str) -> anyhow::Result<String> {
@@ -45,7 +49,7 @@ fn var(name: &str) -> anyhow::Result<String> {
 
 impl Env {
     /// Reads `CHAOS_BIN_DIR`, `CHAOS_LOG_DIR`, `INFRA_SCRIPT`, `INFRA_DIR` and the
-    /// `TEST_*_URL`s.
+    /// `TEST_*_URL`s, and makes the run's key pair.
     pub fn from_env() -> anyhow::Result<Self> {
         let env = Self {
             bin_dir: var("CHAOS_BIN_DIR")?.into(),
@@ -58,6 +62,7 @@ impl Env {
             order_amqp_url: var("TEST_AMQP_ORDER_URL").or_else(|_| var("TEST_AMQP_URL"))?,
             product_amqp_url: var("TEST_AMQP_PRODUCT_URL").or_else(|_| var("TEST_AMQP_URL"))?,
             run_id: uuid::Uuid::new_v4().simple().to_string()[..6].to_owned(),
+            tokens: Tokens::generate()?,
         };
         for bin in ["order-service", "product-service"] {
             let path = env.bin_dir.join(bin);

@@ -1,7 +1,8 @@
 //! Load as a well-behaved client drives it: every order carries its own `Idempotency-Key` and is
 //! retried with that key on connection errors, timeouts, `409` (a retry while the first run is
 //! in flight) and `5xx`, until it is acknowledged (`201`), refused (another `4xx`) or the client
-//! gives up.
+//! gives up. Each logical order is placed by its customer, with that customer's token; every
+//! other call carries the admin's token the client sends by default.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
 use rand::Rng;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
+
+use crate::tokens::Tokens;
 
 /// One order a customer wants placed.
 #[derive(Debug, Clone)]
@@ -88,9 +92,12 @@ pub struct LoadShape {
     pub give_up_after: Duration,
 }
 
-/// The HTTP client every scenario uses.
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
+/// The HTTP client every scenario uses: an admin's token on every request that sets none.
+pub fn http_client(tokens: &Tokens) -> anyhow::Result<reqwest::Client> {
+    let mut headers = HeaderMap::new();
+    headers.insert(AUTHORIZATION, tokens.admin()?);
     reqwest::Client::builder()
+        .default_headers(headers)
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
         .pool_max_idle_per_host(64)
@@ -98,9 +105,11 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("HTTP client")
 }
 
-/// Places every order of `specs`, spreading them over `targets` (order service base URLs).
+/// Places every order of `specs`, each as its customer, spreading them over `targets` (order
+/// service base URLs).
 pub async fn place_orders(
     http: &reqwest::Client,
+    tokens: &Tokens,
     targets: &[String],
     specs: Vec<OrderSpec>,
     shape: &LoadShape,
@@ -122,8 +131,16 @@ pub async fn place_orders(
             let give_up_after = shape.give_up_after;
             async move {
                 let customer = spec.customer.clone();
-                let (outcome, attempts, statuses) =
-                    place_one(&http, &targets, n, &spec, give_up_after).await;
+                let (outcome, attempts, statuses) = match tokens.customer(&spec.customer) {
+                    Ok(auth) => place_one(&http, &auth, &targets, n, &spec, give_up_after).await,
+                    Err(e) => (
+                        Outcome::GaveUp {
+                            last: format!("{e:#}"),
+                        },
+                        0,
+                        Vec::new(),
+                    ),
+                };
                 (outcome, attempts, statuses, customer)
             }
         })
@@ -152,6 +169,7 @@ pub async fn place_orders(
 /// One logical order, retried under one key; the replica is chosen per attempt.
 async fn place_one(
     http: &reqwest::Client,
+    auth: &HeaderValue,
     targets: &[String],
     n: usize,
     spec: &OrderSpec,
@@ -170,6 +188,7 @@ async fn place_one(
         attempts += 1;
         let reply = http
             .post(format!("{target}/orders"))
+            .header(AUTHORIZATION, auth)
             .header("Idempotency-Key", &key)
             .json(&body)
             .send()
@@ -310,11 +329,32 @@ pub fn order_id(body: &str) -> Option<String> {
         .and_then(|v| v["id"].as_str().map(str::to_owned))
 }
 
-/// One order of one unit of `product_id`, without retries.
-pub async fn try_order(http: &reqwest::Client, order_url: &str, product_id: &str) -> Answer {
+/// One order of one unit of `product_id`, without retries, by a customer of its own (so that
+/// probes never look like duplicates of each other).
+pub async fn try_order(
+    http: &reqwest::Client,
+    tokens: &Tokens,
+    order_url: &str,
+    product_id: &str,
+) -> Answer {
+    let customer = format!("probe-{}", uuid::Uuid::new_v4().simple());
+    let auth = match tokens.customer(&customer) {
+        Ok(auth) => auth,
+        Err(e) => {
+            return Answer {
+                status: 0,
+                took: Duration::ZERO,
+                retry_after: None,
+                content_type: String::new(),
+                body: format!("{e:#}"),
+            };
+        }
+    };
+    // Signing is the client's work, not the service's answer time.
     let started = Instant::now();
     let reply = http
         .post(format!("{order_url}/orders"))
+        .header(AUTHORIZATION, auth)
         .json(&json!({"items": [{"product_id": product_id, "quantity": 1}]}))
         .send()
         .await;

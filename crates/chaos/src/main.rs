@@ -4,7 +4,9 @@
 //! `fault-points` feature) against real MariaDB, Redis and RabbitMQ servers started by
 //! `deploy/local-infra/infra.sh`, drives load at them over loopback, injects faults by signalling
 //! the processes (SIGKILL, SIGSTOP/SIGCONT), by stopping and restarting the servers, and through
-//! fault points, then checks the invariants the system promises (see `check.rs`).
+//! fault points, then checks the invariants the system promises (see `check.rs`). Every request
+//! carries a bearer token signed with the run's own key, which every service start trusts
+//! (see `tokens.rs`).
 //!
 //! Usage: `chaos [N...]` runs the scenarios numbered N (all of them by default) and exits
 //! non-zero when any invariant failed. The figures are printed and written to
@@ -14,6 +16,7 @@ mod check;
 mod cluster;
 mod load;
 mod scenarios;
+mod tokens;
 
 use std::fmt::Write as _;
 use std::process::ExitCode;

@@ -23,6 +23,7 @@ pub(super) async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
     let mut fresh = stage.products(&product.url(), 60, 10).await?.into_iter();
     let first = load::try_order(
         &stage.http,
+        stage.tokens(),
         &order.url(),
         &fresh.next().context("a product")?,
     )
@@ -47,7 +48,7 @@ pub(super) async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
         let mut reads = Vec::new();
         for _ in 0..12 {
             let id = fresh.next().context("out of fresh products")?;
-            answers.push(load::try_order(&stage.http, &order.url(), &id).await);
+            answers.push(load::try_order(&stage.http, stage.tokens(), &order.url(), &id).await);
             reads.push(
                 load::timed_get(&stage.http, &format!("{}/orders/{known}", order.url())).await,
             );
@@ -105,7 +106,7 @@ pub(super) async fn breaker(env: &Env) -> anyhow::Result<Verdict> {
         let started = Instant::now();
         let probe = fresh.next().context("out of fresh products")?;
         loop {
-            let answer = load::try_order(&stage.http, &order.url(), &probe).await;
+            let answer = load::try_order(&stage.http, stage.tokens(), &order.url(), &probe).await;
             if answer.status == 201 {
                 let id = answer
                     .order_id()

@@ -23,7 +23,7 @@ pub(super) async fn broker_stopped(env: &Env) -> anyhow::Result<Verdict> {
         pace: Some(Duration::from_millis(40)),
         give_up_after: Duration::from_secs(60),
     };
-    let load = load::place_orders(&stage.http, &targets, specs, &shape);
+    let load = load::place_orders(&stage.http, stage.tokens(), &targets, specs, &shape);
     let env2 = env.clone();
     let http = stage.http.clone();
     let order_url = order.url();
@@ -82,6 +82,7 @@ pub(super) async fn broker_stopped(env: &Env) -> anyhow::Result<Verdict> {
     // Orders placed after the recovery settle too.
     let after = load::place_orders(
         &stage.http,
+        stage.tokens(),
         &targets,
         random_orders(&products, 20, &format!("{}-after", stage.tag)),
         &LoadShape {

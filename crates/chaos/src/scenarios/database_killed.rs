@@ -24,7 +24,7 @@ pub(super) async fn database_killed(env: &Env) -> anyhow::Result<Verdict> {
         pace: Some(Duration::from_millis(30)),
         give_up_after: Duration::from_secs(90),
     };
-    let load = load::place_orders(&stage.http, &targets, specs, &shape);
+    let load = load::place_orders(&stage.http, stage.tokens(), &targets, specs, &shape);
     let (env2, http) = (env.clone(), stage.http.clone());
     let (order_url, product_url) = (order.url(), product.url());
     let probe_product = products[0].clone();
@@ -35,7 +35,7 @@ pub(super) async fn database_killed(env: &Env) -> anyhow::Result<Verdict> {
         tokio::time::sleep(Duration::from_secs(3)).await;
         let order_health = health(&http, &order_url).await;
         let product_health = health(&http, &product_url).await;
-        let probe = load::try_order(&http, &order_url, &probe_product).await;
+        let probe = load::try_order(&http, &env2.tokens, &order_url, &probe_product).await;
         tokio::time::sleep(Duration::from_secs(10).saturating_sub(down_at.elapsed())).await;
         let restart = Instant::now();
         env2.infra(&["up"]).await?;

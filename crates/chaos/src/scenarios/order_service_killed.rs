@@ -33,6 +33,7 @@ pub(super) async fn order_service_killed(env: &Env) -> anyhow::Result<Verdict> {
     );
     let report = load::place_orders(
         &stage.http,
+        stage.tokens(),
         std::slice::from_ref(&order_url),
         random_orders(&products, 1000, &stage.tag),
         &LoadShape {

@@ -28,6 +28,7 @@ pub(super) async fn paused_past_deadline(env: &Env) -> anyhow::Result<Verdict> {
     let paused_at = Instant::now();
     let report = load::place_orders(
         &stage.http,
+        stage.tokens(),
         &[order.url()],
         random_orders(&products, 40, &stage.tag),
         &LoadShape {

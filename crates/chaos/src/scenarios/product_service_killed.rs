@@ -24,6 +24,7 @@ pub(super) async fn product_service_killed(env: &Env) -> anyhow::Result<Verdict>
     );
     let report = load::place_orders(
         &stage.http,
+        stage.tokens(),
         &[order.url()],
         random_orders(&products, 500, &stage.tag),
         &LoadShape {

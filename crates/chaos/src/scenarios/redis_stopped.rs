@@ -49,6 +49,7 @@ pub(super) async fn redis_stopped(env: &Env) -> anyhow::Result<Verdict> {
     };
     let writes = load::place_orders(
         &stage.http,
+        stage.tokens(),
         &targets,
         random_orders(&products, 400, &stage.tag),
         &shape,

@@ -33,6 +33,7 @@ pub(super) async fn replicas_race(env: &Env) -> anyhow::Result<Verdict> {
         .collect();
     let report = load::place_orders(
         &stage.http,
+        stage.tokens(),
         &[order_1.url(), order_2.url()],
         specs,
         &LoadShape {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::check::Databases;
 use crate::cluster::{Env, Role, Service, free_port};
 use crate::load;
+use crate::tokens::Tokens;
 
 use super::{ORDER_DEADLINE_SECS, PRODUCT_TIMEOUT_MS};
 
@@ -32,13 +33,18 @@ impl Stage {
         let tag = format!("chaos{}s{n}", env.run_id);
         Ok(Self {
             env: env.clone(),
-            http: load::http_client()?,
+            http: load::http_client(&env.tokens)?,
             orders_db: format!("{tag}_orders"),
             products_db: format!("{tag}_products"),
             amqp_prefix: format!("{tag}."),
             tag,
             initial_stock: BTreeMap::new(),
         })
+    }
+
+    /// The run's tokens.
+    pub(super) fn tokens(&self) -> &Tokens {
+        &self.env.tokens
     }
 
     fn settings(&self, role: Role, port: u16) -> Vec<(String, String)> {
@@ -67,6 +73,7 @@ impl Stage {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
+        .chain(self.env.tokens.service_env())
         .collect();
         if role == Role::Order {
             s.extend(

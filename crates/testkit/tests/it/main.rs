@@ -29,6 +29,7 @@ mod contracts;
 mod docs;
 mod flow;
 mod lifecycle;
+mod limits;
 mod messaging;
 mod pagination;
 mod product_management;
