@@ -22,9 +22,10 @@ fn ascii(n: usize) -> String {
         .collect()
 }
 
-fn address(line: &str) -> Value {
+/// An address whose lines are `line` and whose postal code is `postal_code` (at most 20).
+fn address(line: &str, postal_code: &str) -> Value {
     json!({"name": line, "line1": line, "line2": line, "city": line, "region": line,
-           "postal_code": line, "country": "DE"})
+           "postal_code": postal_code, "country": "DE"})
 }
 
 async fn every_string_input_at_its_longest_is_stored_whole(sys: TestSystem) {
@@ -79,7 +80,7 @@ async fn every_string_input_at_its_longest_is_stored_whole(sys: TestSystem) {
 
     let (line, note, customer) = (wide(100), wide(500), ascii(64));
     let key = ascii(255);
-    let body = json!({"customer_id": customer, "note": note, "shipping_address": address(&line),
+    let body = json!({"customer_id": customer, "note": note, "shipping_address": address(&line, &wide(20)),
                       "items": [{"product_id": pid, "quantity": 1}]});
     let placed = sys
         .request(
@@ -113,6 +114,7 @@ async fn every_string_input_at_its_longest_is_stored_whole(sys: TestSystem) {
     assert_eq!(read.body["note"], note);
     assert_eq!(read.body["shipping_address"]["line2"], line);
     assert_eq!(read.body["shipping_address"]["region"], line);
+    assert_eq!(read.body["shipping_address"]["postal_code"], wide(20));
 
     let longer_key = sys
         .request(
@@ -128,7 +130,8 @@ async fn every_string_input_at_its_longest_is_stored_whole(sys: TestSystem) {
     for (field, value) in [
         ("customer_id", json!(ascii(65))),
         ("note", json!(wide(501))),
-        ("shipping_address", address(&wide(101))),
+        ("shipping_address", address(&wide(101), "10115")),
+        ("shipping_address", address("Ada", &wide(21))),
     ] {
         let mut over = body.clone();
         over[field] = value;
