@@ -117,6 +117,27 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
         id: ProductId,
         request: AdjustStock,
     ) -> Result<(Product, StockAdjustment), AdjustStockError> {
+        // A transaction that lost a lock conflict (to a reservation batch) was rolled back
+        // whole: it runs again, a couple of times, before the client is told to retry.
+        let mut attempt: u32 = 1;
+        loop {
+            match self.try_adjust(id, request.clone()).await {
+                Err(AdjustStockError::Store(e)) if e.is_contention() && attempt < 3 => {
+                    tracing::debug!(attempt, error = %format!("{e:#}"), "adjustment retried after a lock conflict");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_adjust(
+        &self,
+        id: ProductId,
+        request: AdjustStock,
+    ) -> Result<(Product, StockAdjustment), AdjustStockError> {
         if let Some(adjustment_id) = request.adjustment_id
             && let Some(done) = self.store.adjustment(id, adjustment_id).await?
         {

@@ -11,7 +11,7 @@ use domain::{
 
 use super::events::{new_order, record};
 use super::ports::{
-    CatalogError, CatalogProduct, HistoryEntry, OrderFilter, OrderStore, ProductCatalog,
+    CatalogError, CatalogProduct, HistoryEntry, NewOrder, OrderFilter, OrderStore, ProductCatalog,
 };
 use super::requests::{
     Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError, ReadOrdersError,
@@ -19,7 +19,7 @@ use super::requests::{
 use crate::clock::Clock;
 use crate::store::{Page, PageRequest, StoreError};
 
-/// Runs of one change when the first ones lose lock conflicts.
+/// Runs of one change or placement when the first ones lose lock conflicts.
 const CHANGE_ATTEMPTS: u32 = 3;
 
 /// The order service's use cases.
@@ -110,7 +110,7 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         .with_details(request.details);
         let placed = new_order(order, &request.cause.to_string());
         let order = placed.order.clone();
-        match self.store.insert_new(placed).await {
+        match self.insert_retrying(placed).await {
             Err(StoreError::Duplicate) if request.order_id.is_some() => {
                 if let Some(existing) = self.store.find(order.id(), Some(&customer)).await? {
                     return Ok(existing);
@@ -122,6 +122,24 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
         crate::metrics::count(crate::metrics::ORDERS_PLACED, 1);
         info!(order_id = %order.id(), total = %order.total(), "order placed");
         Ok(order)
+    }
+
+    /// Stores a new order; a placement whose transaction lost a lock conflict (rolled back
+    /// whole, with the placements it shared its transaction with) runs again, a couple of
+    /// times, before the client is told to retry.
+    async fn insert_retrying(&self, placed: NewOrder) -> Result<(), StoreError> {
+        let mut attempt = 1;
+        loop {
+            match self.store.insert_new(placed.clone()).await {
+                Err(e) if e.is_contention() && attempt < CHANGE_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %format!("{e:#}"), "placement retried after a lock conflict");
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)))
+                        .await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Reads one order: `None` when there is none, or when it is another customer's and the
