@@ -118,13 +118,40 @@ pub struct Authenticator {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     keys: KeySource,
     issuer: String,
     audience: String,
     leeway_secs: i64,
     clock: Arc<dyn Clock>,
+    /// Tokens whose signature and claims verified, by their SHA-256: a client sends the
+    /// same token with every request, and the signature check is most of a request's CPU.
+    /// Time is still checked on every use; an entry lives at most [`VERIFIED_TTL`], so a key
+    /// withdrawn from the JWKS stops being honoured within that.
+    verified: moka::sync::Cache<[u8; 32], Verified>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("keys", &self.keys)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a verified token is remembered.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// How many verified tokens are remembered.
+const VERIFIED_CAPACITY: u64 = 10_000;
+
+/// What a verified token said.
+#[derive(Clone, Debug)]
+struct Verified {
+    caller: Caller,
+    exp: i64,
+    nbf: Option<i64>,
 }
 
 impl Authenticator {
@@ -143,6 +170,10 @@ impl Authenticator {
                 audience: audience.to_owned(),
                 leeway_secs: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
                 clock,
+                verified: moka::sync::Cache::builder()
+                    .max_capacity(VERIFIED_CAPACITY)
+                    .time_to_live(VERIFIED_TTL)
+                    .build(),
             }),
         }
     }
@@ -190,6 +221,33 @@ impl Authenticator {
 
     /// The caller a token names, if the token is valid.
     pub fn verify(&self, token: &str) -> Result<Caller, TokenError> {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let verified = match self.inner.verified.get(&digest) {
+            Some(verified) => verified,
+            None => {
+                let verified = self.verify_signed(token)?;
+                self.inner.verified.insert(digest, verified.clone());
+                verified
+            }
+        };
+        let now = self.inner.clock.now().timestamp();
+        let leeway = self.inner.leeway_secs;
+        if now > verified.exp.saturating_add(leeway) {
+            return Err(TokenError::Expired);
+        }
+        if verified
+            .nbf
+            .is_some_and(|nbf| now < nbf.saturating_sub(leeway))
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(verified.caller)
+    }
+
+    /// The signature, the issuer, the audience, the subject and the role: everything but the
+    /// time, which changes between two uses of a token.
+    fn verify_signed(&self, token: &str) -> Result<Verified, TokenError> {
         let inner = &self.inner;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
         if !ALGORITHMS.contains(&header.alg) {
@@ -199,7 +257,7 @@ impl Authenticator {
         validation.set_issuer(&[&inner.issuer]);
         validation.set_audience(&[&inner.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        // Time is checked below, by the clock port.
+        // Time is checked by the caller, by the clock port.
         validation.validate_exp = false;
         validation.validate_nbf = false;
         let candidates = inner.keys.candidates(header.kid.as_deref(), header.alg);
@@ -213,16 +271,6 @@ impl Authenticator {
             }
         }
         let claims = outcome?;
-        let now = inner.clock.now().timestamp();
-        if now > claims.exp.saturating_add(inner.leeway_secs) {
-            return Err(TokenError::Expired);
-        }
-        if claims
-            .nbf
-            .is_some_and(|nbf| now < nbf.saturating_sub(inner.leeway_secs))
-        {
-            return Err(TokenError::NotYetValid);
-        }
         let subject = CustomerId::parse(&claims.sub).map_err(|_| TokenError::Subject)?;
         let named = claims.role.iter().chain(&claims.roles);
         let roles: Vec<Role> = named.filter_map(|r| Role::parse(r)).collect();
@@ -233,7 +281,11 @@ impl Authenticator {
         } else {
             return Err(TokenError::Role);
         };
-        Ok(Caller::new(subject, role))
+        Ok(Verified {
+            caller: Caller::new(subject, role),
+            exp: claims.exp,
+            nbf: claims.nbf,
+        })
     }
 }
 

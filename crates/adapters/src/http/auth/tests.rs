@@ -70,10 +70,18 @@ fn an_expired_token_is_refused_after_the_leeway_only() {
         .issuer
         .issue("alice", Role::Customer, f.clock.now(), hour())
         .unwrap();
+    assert!(
+        f.auth.verify(&token).is_ok(),
+        "valid, and now remembered as verified"
+    );
     f.clock.advance(chrono::Duration::seconds(3600 + 30));
     assert!(f.auth.verify(&token).is_ok(), "within the leeway");
     f.clock.advance(chrono::Duration::seconds(1));
-    assert_eq!(f.auth.verify(&token), Err(TokenError::Expired));
+    assert_eq!(
+        f.auth.verify(&token),
+        Err(TokenError::Expired),
+        "a remembered token is refused once it expires"
+    );
 }
 
 #[test]
