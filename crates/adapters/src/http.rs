@@ -10,6 +10,7 @@
 //! - [`params`]: `If-Match`/ETags, path ids, the opaque keyset [`Cursor`], page sizes.
 //! - [`health`]: dependency probes aggregated into `GET /health`, and readiness.
 //! - [`auth`]: bearer JWTs verified into the [`domain::Caller`]; `401`/`403` answers.
+//! - [`methods`]: `405` with `Allow`, from the service's OpenAPI document.
 //! - [`idempotency`]: unsafe requests run at most once per `Idempotency-Key`.
 //! - [`dead_letters`]: the admin endpoints over a service's dead-letter queue.
 //! - [`rate_limit`]: per-caller request quotas by route class (`429` with `Retry-After`).
@@ -25,6 +26,7 @@ pub mod dead_letters;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod methods;
 pub mod observe;
 pub mod params;
 pub mod problem;

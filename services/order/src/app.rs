@@ -88,8 +88,10 @@ fn routes(
     let checks = web::Data::new(checks);
     let idempotency = web::Data::new(idempotency);
     let openapi = ApiDoc::openapi();
+    let methods = web::Data::new(adapters::http::methods::RouteTable::from_openapi(&openapi));
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(orders.clone())
+        cfg.app_data(methods.clone())
+            .app_data(orders.clone())
             .app_data(checks.clone())
             .app_data(idempotency.clone())
             .service(http::orders::create_order)

@@ -153,6 +153,11 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
 
 /// Answers unknown routes with a problem document.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if let Some(table) = req.app_data::<actix_web::web::Data<super::methods::RouteTable>>()
+        && let Some(refused) = super::methods::not_allowed(table, req.method(), req.path())
+    {
+        return refused.error_response();
+    }
     ApiError::not_found(
         "route_not_found",
         format!("no route for {} {}", req.method(), req.path()),

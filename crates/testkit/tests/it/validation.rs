@@ -154,3 +154,24 @@ async fn bad_ids_filters_and_cursors_are_400(sys: TestSystem) {
 both!(an_unknown_product_is_422_and_nothing_is_written);
 both!(malformed_orders_are_400_naming_the_field_and_nothing_is_written);
 both!(bad_ids_filters_and_cursors_are_400);
+
+async fn an_undeclared_method_is_405_with_allow(sys: TestSystem) {
+    let (orders, products) = (&sys.order.base_url, &sys.product.base_url);
+    let id = "01936f0e-aaaa-7000-8000-000000000000";
+    for (method, base, path, allow) in [
+        ("TRACE", orders, "/orders".to_owned(), "GET, POST"),
+        ("PUT", orders, format!("/orders/{id}"), "GET, PATCH, DELETE"),
+        ("GET", orders, format!("/orders/{id}/cancel"), "POST"),
+        ("DELETE", products, "/products".to_owned(), "GET, POST"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let reply = sys.request(method.clone(), base, &path, &[], None).await;
+        reply.assert_problem(405, "method_not_allowed");
+        assert_eq!(reply.header("allow"), Some(allow), "{method} {path}");
+    }
+    sys.get(orders, "/nowhere")
+        .await
+        .assert_problem(404, "route_not_found");
+    sys.stop().await;
+}
+both!(an_undeclared_method_is_405_with_allow);

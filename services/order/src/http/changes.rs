@@ -45,7 +45,7 @@ async fn change(
     path = "/orders/{id}/cancel",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "Order id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Order id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The ETag of the order as last read; 412 when it changed since"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
@@ -79,7 +79,7 @@ pub async fn cancel_order(
     path = "/orders/{id}",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "Order id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Order id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The ETag of the order as last read; 412 when it changed since"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
@@ -114,7 +114,7 @@ pub async fn delete_order(
     tag = "orders",
     request_body = ShipOrderRequest,
     params(
-        ("id" = String, Path, description = "Order id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Order id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The ETag of the order as last read; 412 when it changed since"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
@@ -152,7 +152,7 @@ pub async fn ship_order(
     path = "/orders/{id}/deliver",
     tag = "orders",
     params(
-        ("id" = String, Path, description = "Order id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Order id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The ETag of the order as last read; 412 when it changed since"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
     ),
@@ -188,7 +188,7 @@ pub async fn deliver_order(
     tag = "orders",
     request_body = UpdateOrderRequest,
     params(
-        ("id" = String, Path, description = "Order id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Order id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The ETag of the order as last read; 412 when it changed since"),
     ),
     responses(

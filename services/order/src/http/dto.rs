@@ -81,6 +81,7 @@ pub struct CreateOrderRequest {
     #[schema(example = "customer-42")]
     pub customer_id: Option<String>,
     /// 1 to 100 lines, each product at most once.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemRequest>,
     /// Where to ship (optional; can be set later while the order has not shipped).
     pub shipping_address: Option<AddressBody>,
@@ -289,6 +290,7 @@ impl From<&Order> for OrderResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListOrdersQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -305,6 +307,7 @@ pub struct ListOrdersQuery {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

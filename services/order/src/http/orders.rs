@@ -71,7 +71,7 @@ pub async fn create_order(
     get,
     path = "/orders/{id}",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse,
             headers(("ETag" = String, description = "The order's version"))),
@@ -171,7 +171,7 @@ pub async fn list_orders(
     get,
     path = "/orders/product/{product_id}",
     tag = "orders",
-    params(("product_id" = String, Path, description = "Product id (UUID)"), PageQuery),
+    params(("product_id" = uuid::Uuid, Path, description = "Product id (UUID)"), PageQuery),
     responses(
         (status = 200, description = "A page of orders", body = OrderPage),
         (status = 400, description = "Malformed id, limit or cursor", body = adapters::http::Problem, content_type = "application/problem+json"),
@@ -206,7 +206,7 @@ pub async fn list_orders_of_product(
     get,
     path = "/orders/{id}/history",
     tag = "orders",
-    params(("id" = String, Path, description = "Order id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Order id (UUID)")),
     responses(
         (status = 200, description = "The history", body = HistoryResponse),
         (status = 400, description = "Malformed id", body = adapters::http::Problem, content_type = "application/problem+json"),

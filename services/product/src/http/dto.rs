@@ -92,6 +92,7 @@ impl From<&Product> for ProductResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListProductsQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -174,6 +175,7 @@ impl From<&StockAdjustment> for StockAdjustmentResponse {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Page size, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -64,7 +64,7 @@ pub async fn create_product(
     get,
     path = "/products/{id}",
     tag = "products",
-    params(("id" = String, Path, description = "Product id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "Product id (UUID)")),
     responses(
         (status = 200, description = "The product", body = ProductResponse,
             headers(("ETag" = String, description = "The product's version"), ("X-Cache" = String, description = "HIT or MISS"))),
@@ -135,7 +135,7 @@ pub async fn list_products(
     tag = "products",
     request_body = UpdateProductRequest,
     params(
-        ("id" = String, Path, description = "Product id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Product id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` of the version the change is based on, such as `\"3\"`"),
     ),
     responses(

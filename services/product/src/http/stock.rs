@@ -25,7 +25,7 @@ use super::parse::{parse_adjustment, request_id};
     tag = "products",
     request_body = StockAdjustmentRequest,
     params(
-        ("id" = String, Path, description = "Product id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Product id (UUID)"),
         ("If-Match" = Option<String>, Header, description = "The `ETag` of the version the adjustment is based on, such as `\"3\"`"),
         ("X-Request-Id" = Option<String>, Header, description = "Kept with the adjustment as its cause (at most 128 characters)"),
         ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body answer the first response again"),
@@ -80,7 +80,7 @@ pub async fn adjust_stock(
     get,
     path = "/products/{id}/stock-adjustments",
     tag = "products",
-    params(("id" = String, Path, description = "Product id (UUID)"), PageQuery),
+    params(("id" = uuid::Uuid, Path, description = "Product id (UUID)"), PageQuery),
     responses(
         (status = 200, description = "A page of adjustments", body = StockAdjustmentPage),
         (status = 400, description = "Invalid id, limit or cursor", body = adapters::http::Problem, content_type = "application/problem+json"),
@@ -118,8 +118,8 @@ pub async fn list_adjustments(
     path = "/products/{id}/stock-adjustments/{adjustment_id}",
     tag = "products",
     params(
-        ("id" = String, Path, description = "Product id (UUID)"),
-        ("adjustment_id" = String, Path, description = "Adjustment id (UUID)"),
+        ("id" = uuid::Uuid, Path, description = "Product id (UUID)"),
+        ("adjustment_id" = uuid::Uuid, Path, description = "Adjustment id (UUID)"),
     ),
     responses(
         (status = 200, description = "The adjustment", body = StockAdjustmentResponse),
