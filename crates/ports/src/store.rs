@@ -41,6 +41,38 @@ impl StoreError {
     }
 }
 
+/// Runs of one transaction when the first ones lose lock conflicts.
+const CONTENTION_ATTEMPTS: u32 = 3;
+
+/// Runs `transaction` again (up to [`CONTENTION_ATTEMPTS`] runs in all, 10 then 20 ms apart)
+/// while it fails with a lock conflict (`conflict` picks the [`StoreError`] out of the use
+/// case's error): the database rolled the losing run back whole, so running it again is safe,
+/// and the client is told to retry only if the conflicts persist.
+pub async fn retry_on_contention<T, E, F, Fut>(
+    what: &'static str,
+    conflict: fn(&E) -> Option<&StoreError>,
+    mut transaction: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 1;
+    loop {
+        match transaction().await {
+            Err(e)
+                if attempt < CONTENTION_ATTEMPTS
+                    && conflict(&e).is_some_and(StoreError::is_contention) =>
+            {
+                tracing::debug!(attempt, what, "retried after a lock conflict");
+                tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Most entries a page may hold.
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// Entries per page when the client does not say.

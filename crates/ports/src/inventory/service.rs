@@ -13,7 +13,7 @@ use super::requests::{
 };
 use crate::cache::Cache;
 use crate::clock::Clock;
-use crate::store::{Page, PageRequest, StoreError};
+use crate::store::{Page, PageRequest, StoreError, retry_on_contention};
 use domain::{Product, ProductId};
 
 /// The product service's use cases.
@@ -119,18 +119,14 @@ impl<S: ProductStore, K: Cache> ProductService<S, K> {
     ) -> Result<(Product, StockAdjustment), AdjustStockError> {
         // A transaction that lost a lock conflict (to a reservation batch) was rolled back
         // whole: it runs again, a couple of times, before the client is told to retry.
-        let mut attempt: u32 = 1;
-        loop {
-            match self.try_adjust(id, request.clone()).await {
-                Err(AdjustStockError::Store(e)) if e.is_contention() && attempt < 3 => {
-                    tracing::debug!(attempt, error = %format!("{e:#}"), "adjustment retried after a lock conflict");
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)))
-                        .await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        let conflict: fn(&AdjustStockError) -> Option<&StoreError> = |e| match e {
+            AdjustStockError::Store(e) => Some(e),
+            _ => None,
+        };
+        retry_on_contention("stock adjustment", conflict, || {
+            self.try_adjust(id, request.clone())
+        })
+        .await
     }
 
     async fn try_adjust(

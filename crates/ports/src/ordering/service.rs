@@ -17,10 +17,7 @@ use super::requests::{
     Cause, ChangeOrderError, OrderCommand, PlaceOrder, PlaceOrderError, ReadOrdersError,
 };
 use crate::clock::Clock;
-use crate::store::{Page, PageRequest, StoreError};
-
-/// Runs of one change or placement when the first ones lose lock conflicts.
-const CHANGE_ATTEMPTS: u32 = 3;
+use crate::store::{Page, PageRequest, StoreError, retry_on_contention};
 
 /// The order service's use cases.
 #[derive(Debug)]
@@ -128,18 +125,12 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
     /// whole, with the placements it shared its transaction with) runs again, a couple of
     /// times, before the client is told to retry.
     async fn insert_retrying(&self, placed: NewOrder) -> Result<(), StoreError> {
-        let mut attempt = 1;
-        loop {
-            match self.store.insert_new(placed.clone()).await {
-                Err(e) if e.is_contention() && attempt < CHANGE_ATTEMPTS => {
-                    tracing::debug!(attempt, error = %format!("{e:#}"), "placement retried after a lock conflict");
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)))
-                        .await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        retry_on_contention(
+            "placement",
+            |e| Some(e),
+            || self.store.insert_new(placed.clone()),
+        )
+        .await
     }
 
     /// Reads one order: `None` when there is none, or when it is another customer's and the
@@ -206,23 +197,14 @@ impl<S: OrderStore, C: ProductCatalog> OrderService<S, C> {
     ) -> Result<Order, ChangeOrderError> {
         // A transaction that lost a lock conflict was rolled back whole: it runs again, a
         // couple of times, before the client is told to retry.
-        let mut attempt = 1;
-        loop {
-            match self
-                .try_change(id, expected_version, command.clone(), cause.clone(), caller)
-                .await
-            {
-                Err(ChangeOrderError::Store(e))
-                    if e.is_contention() && attempt < CHANGE_ATTEMPTS =>
-                {
-                    tracing::debug!(attempt, error = %format!("{e:#}"), "change retried after a lock conflict");
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt)))
-                        .await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        let conflict: fn(&ChangeOrderError) -> Option<&StoreError> = |e| match e {
+            ChangeOrderError::Store(e) => Some(e),
+            _ => None,
+        };
+        retry_on_contention("order change", conflict, || {
+            self.try_change(id, expected_version, command.clone(), cause.clone(), caller)
+        })
+        .await
     }
 
     async fn try_change(
